@@ -1,0 +1,21 @@
+"""Stochastic layers: basis generators, stochastic basis convolutions and latent control."""
+
+from bgan_lightning.nn.basis_generator import BasisGenerator
+from bgan_lightning.nn.latent import (
+    LatentSource,
+    StochasticModule,
+    last_latents,
+    latent_control,
+    stochastic_modules,
+)
+from bgan_lightning.nn.stochastic_conv import StochasticBasisConv2d
+
+__all__ = [
+    "BasisGenerator",
+    "LatentSource",
+    "StochasticBasisConv2d",
+    "StochasticModule",
+    "last_latents",
+    "latent_control",
+    "stochastic_modules",
+]
