@@ -1,0 +1,225 @@
+"""The conditional GAN system: wires a generator, a discriminator, losses and optimizers with Lightning."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bgan_lightning.losses import GAN_MODES, GanMode, adversarial_loss, feature_matching_loss
+from bgan_lightning.nn import latent_control
+
+log = logging.getLogger(__name__)
+
+
+def _given_cli_hyperparameters() -> bool:
+    """Whether LightningCLI is instantiating this module with its config as the hyperparameters."""
+    # NOTE: this reads a private Lightning context variable (pytorch-lightning 2.1 to 2.6). When it is missing,
+    # the module falls back to not saving the injected networks, which only costs self-contained checkpoints.
+    try:
+        from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
+    except ImportError:
+        return False
+    return _given_hyperparameters.get() is not None
+
+
+class ConditionalGAN(pl.LightningModule):
+    """pix2pix-style conditional GAN with manual optimization, for plain and BasisGAN generators.
+
+    Each training batch draws ``fake = G(A)`` once (every stochastic layer samples fresh latents, one per
+    sample) and reuses it for the discriminator step on ``(A, B)`` against ``(A, fake.detach())`` and for the
+    generator step on ``D(A, fake)`` plus ``lambda_l1 * L1(fake, B)`` and, for pix2pixHD, feature matching and
+    perceptual terms. Calling G a second time would draw different filters.
+
+    Args:
+        generator: Maps a condition (B, input_nc, H, W) in [-1, 1] to an image (B, output_nc, H, W) in [-1, 1].
+            Generators of :mod:`bgan_lightning.networks` also provide ``sample(condition, num_samples, seed)``.
+        discriminator: Judges the condition and an image concatenated along channels,
+            (B, input_nc + output_nc, H, W).
+        gan_mode: ``"vanilla"`` (pix2pix), ``"lsgan"`` (pix2pixHD) or ``"hinge"``.
+        lambda_l1: Weight of the L1 reconstruction loss (100 in pix2pix, 0 in pix2pixHD).
+        lambda_feat: Weight of discriminator feature matching (10 in pix2pixHD); needs a discriminator that
+            returns intermediate features.
+        perceptual_loss: Optional module mapping (fake, real) in [-1, 1] to a scalar, such as
+            :class:`bgan_lightning.losses_perceptual.VGGPerceptualLoss`.
+        lambda_perceptual: Weight of ``perceptual_loss`` (10 in pix2pixHD).
+        lr: Adam learning rate of both networks.
+        beta1: Adam beta1.
+        beta2: Adam beta2.
+        num_val_samples: Samples per input drawn in ``validation_step`` and written by prediction.
+        sample_seed: Base seed of evaluation sampling; input ``i`` of a split uses ``sample_seed + i``.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        gan_mode: GanMode = "vanilla",
+        lambda_l1: float = 100.0,
+        lambda_feat: float = 0.0,
+        perceptual_loss: nn.Module | None = None,
+        lambda_perceptual: float = 0.0,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        num_val_samples: int = 4,
+        sample_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if gan_mode not in GAN_MODES:
+            raise ValueError(f"Invalid gan_mode {gan_mode!r}; expected one of {GAN_MODES}.")
+        if lambda_perceptual > 0 and perceptual_loss is None:
+            raise ValueError(
+                f"lambda_perceptual={lambda_perceptual} needs a perceptual_loss module; pass one or set it to 0."
+            )
+        if num_val_samples < 1:
+            raise ValueError(f"num_val_samples must be at least 1, got {num_val_samples}.")
+        # Under LightningCLI the injected networks are saved as their configs, so checkpoints rebuild them.
+        ignore = [] if _given_cli_hyperparameters() else ["generator", "discriminator", "perceptual_loss"]
+        self.save_hyperparameters(ignore=ignore)
+        self.automatic_optimization = False
+
+        self.generator = generator
+        self.discriminator = discriminator
+        self.perceptual_loss = perceptual_loss
+        self.data_info: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ sampling
+    def forward(self, condition: Tensor) -> Tensor:
+        """Draw one image per condition with fresh latents: (B, C_a, H, W) -> (B, C_b, H, W), both in [-1, 1]."""
+        return self.generator(condition)
+
+    @torch.no_grad()
+    def sample(self, condition: Tensor, num_samples: int, seed: int | Sequence[int] | None = None) -> Tensor:
+        """Draw ``num_samples`` images per condition, reproducibly when seeded.
+
+        Args:
+            condition: (B, C_a, H, W) in [-1, 1].
+            num_samples: Samples S per input.
+            seed: One seed for the batch, one seed per input (so that results do not depend on how inputs are
+                batched), or None for the global RNG.
+
+        Returns:
+            (B, S, C_b, H, W) in [-1, 1].
+        """
+        if seed is not None and not isinstance(seed, int):
+            seeds = list(seed)
+            if len(seeds) != condition.shape[0]:
+                raise ValueError(f"Got {len(seeds)} seeds for a batch of {condition.shape[0]} inputs; pass one each.")
+            return torch.cat([self.sample(condition[i : i + 1], num_samples, s) for i, s in enumerate(seeds)])
+
+        if hasattr(self.generator, "sample"):
+            return self.generator.sample(condition, num_samples, seed=seed)
+        # A generator without its own sample(): repeat the inputs and run them as one batch.
+        repeated = condition.repeat_interleave(num_samples, dim=0)
+        with latent_control(self.generator, seed=seed):
+            fake = self.generator(repeated)
+        return fake.view(condition.shape[0], num_samples, *fake.shape[1:])
+
+    # ------------------------------------------------------------------ training
+    def _discriminate(self, condition: Tensor, image: Tensor):
+        return self.discriminator(torch.cat([condition, image], dim=1))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        condition, target = batch["A"], batch["B"]
+
+        # One generator forward per batch: both steps must see the same sampled filters.
+        fake = self.generator(condition)
+
+        # Discriminator step: real pairs against generated pairs.
+        self.toggle_optimizer(opt_d)
+        real_output = self._discriminate(condition, target)
+        fake_output = self._discriminate(condition, fake.detach())
+        d_loss_real = adversarial_loss(real_output, True, self.hparams.gan_mode)
+        d_loss_fake = adversarial_loss(fake_output, False, self.hparams.gan_mode)
+        d_loss = 0.5 * (d_loss_real + d_loss_fake)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        # Generator step: fool the discriminator and stay close to the target.
+        self.toggle_optimizer(opt_g)
+        fake_output = self._discriminate(condition, fake)
+        g_gan = adversarial_loss(fake_output, True, self.hparams.gan_mode, for_discriminator=False)
+        l1 = F.l1_loss(fake, target)
+        g_loss = g_gan + self.hparams.lambda_l1 * l1
+        logs = {"train/g_gan": g_gan, "train/l1": l1}
+        if self.hparams.lambda_feat > 0:
+            with torch.no_grad():
+                real_output = self._discriminate(condition, target)
+            feat = feature_matching_loss(fake_output, real_output)
+            g_loss = g_loss + self.hparams.lambda_feat * feat
+            logs["train/feat"] = feat
+        if self.perceptual_loss is not None and self.hparams.lambda_perceptual > 0:
+            perceptual = self.perceptual_loss(fake, target)
+            g_loss = g_loss + self.hparams.lambda_perceptual * perceptual
+            logs["train/perceptual"] = perceptual
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        logs["train/d_loss"] = d_loss
+        self.log_dict({key: value.detach() for key, value in logs.items()}, batch_size=len(condition))
+        self.log("train/g_loss", g_loss.detach(), prog_bar=True, batch_size=len(condition))
+
+    # ------------------------------------------------------------------ validation and test
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        condition, target = batch["A"], batch["B"]
+        samples = self.sample(condition, self.hparams.num_val_samples, seed=self.hparams.sample_seed + batch_idx)
+
+        # L1 of the first sample measures fidelity; the spread between samples is a cheap diversity signal.
+        l1 = F.l1_loss(samples[:, 0], target)
+        spread = (samples - samples.mean(dim=1, keepdim=True)).abs().mean()
+        self.log("val/l1", l1, sync_dist=True, batch_size=len(condition))
+        self.log("val/sample_spread", spread, sync_dist=True, batch_size=len(condition))
+
+    # ------------------------------------------------------------------ predict
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """Return S seeded samples per input; a prediction writer callback saves them."""
+        condition = batch["A"]
+        start = batch_idx * condition.shape[0]
+        seeds = [self.hparams.sample_seed + start + i for i in range(condition.shape[0])]
+        samples = self.sample(condition, self.hparams.num_val_samples, seed=seeds)
+        return {"A": condition, "B": batch.get("B"), "samples": samples, "path": batch.get("path")}
+
+    # ------------------------------------------------------------------ optimizers and checkpoints
+    def configure_optimizers(self):
+        betas = (self.hparams.beta1, self.hparams.beta2)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr, betas=betas)
+        return [opt_g, opt_d]
+
+    def setup(self, stage: str) -> None:
+        # Record what the data looks like, so a checkpoint says which direction, size and channels it expects.
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is None:
+            return
+        for key in ("dataset_name", "direction", "load_size", "crop_size", "input_nc", "output_nc"):
+            value = getattr(datamodule, key, None)
+            if value is not None:
+                self.data_info[key] = value
+        self._check_channels()
+
+    def _check_channels(self) -> None:
+        for key in ("input_nc", "output_nc"):
+            expected = getattr(self.generator, key, None)
+            given = self.data_info.get(key)
+            if expected is not None and given is not None and expected != given:
+                raise ValueError(
+                    f"The data has {key}={given} but the generator was built with {key}={expected}; "
+                    f"set the generator's {key} to {given} in the model config."
+                )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["bgan_data"] = dict(self.data_info)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.data_info = dict(checkpoint.get("bgan_data", {}))

@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from bgan_lightning.modules import ConditionalGAN
+from bgan_lightning.nn import StochasticBasisConv2d
+
+
+class TinyGenerator(nn.Module):
+    """Two convs, the second stochastic, so samples of one input differ."""
+
+    input_nc = 3
+    output_nc = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.stochastic = StochasticBasisConv2d(8, 3, 3, padding=1, latent_dim=8, hidden_dim=8)
+
+    def forward(self, x):
+        return torch.tanh(self.stochastic(torch.relu(self.conv(x))))
+
+
+class TinyDiscriminator(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(6, 8, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 3))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class PairDataset(Dataset):
+    def __init__(self, size: int = 4) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.a = torch.rand(size, 3, 16, 16, generator=generator) * 2 - 1
+        self.b = torch.rand(size, 3, 16, 16, generator=generator) * 2 - 1
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"A": self.a[index], "B": self.b[index], "path": f"pair_{index}.png"}
+
+
+class PairDataModule(pl.LightningDataModule):
+    input_nc = 3
+    output_nc = 3
+    direction = "AtoB"
+    crop_size = 16
+
+    def train_dataloader(self):
+        return DataLoader(PairDataset(), batch_size=2)
+
+    def val_dataloader(self):
+        return DataLoader(PairDataset(2), batch_size=2)
+
+    def predict_dataloader(self):
+        return DataLoader(PairDataset(2), batch_size=2)
+
+
+def make_module(**kwargs) -> ConditionalGAN:
+    torch.manual_seed(0)
+    return ConditionalGAN(TinyGenerator(), TinyDiscriminator(), **kwargs)
+
+
+def make_trainer(tmp_path, **kwargs) -> pl.Trainer:
+    options = dict(
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    options.update(kwargs)
+    return pl.Trainer(**options)
+
+
+def test_two_step_fit_updates_both_networks(tmp_path):
+    module = make_module()
+    g_before = [p.detach().clone() for p in module.generator.parameters()]
+    d_before = [p.detach().clone() for p in module.discriminator.parameters()]
+
+    # With two optimizers, max_steps counts optimizer steps: 4 means two batches.
+    trainer = make_trainer(tmp_path, max_steps=4, limit_val_batches=0)
+    trainer.fit(module, datamodule=PairDataModule())
+
+    assert trainer.global_step == 4
+    assert all(not torch.equal(a, b) for a, b in zip(g_before, module.generator.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(d_before, module.discriminator.parameters()))
+    for key in ("train/g_loss", "train/d_loss", "train/l1"):
+        assert key in trainer.callback_metrics
+
+
+def test_generator_runs_once_per_batch(tmp_path, monkeypatch):
+    module = make_module()
+    calls = []
+    original = module.generator.forward
+    monkeypatch.setattr(module.generator, "forward", lambda x: calls.append(1) or original(x))
+
+    trainer = make_trainer(tmp_path, max_steps=2, limit_val_batches=0)
+    trainer.fit(module, datamodule=PairDataModule())
+
+    assert len(calls) == 1
+
+
+def test_sample_is_reproducible_by_seed_and_diverse():
+    module = make_module()
+    condition = torch.zeros(2, 3, 16, 16)
+
+    first = module.sample(condition, 3, seed=5)
+    second = module.sample(condition, 3, seed=5)
+    other = module.sample(condition, 3, seed=6)
+
+    assert first.shape == (2, 3, 3, 16, 16)
+    assert torch.equal(first, second)
+    assert not torch.allclose(first, other)
+    assert not torch.allclose(first[0, 0], first[0, 1])
+
+
+def test_sample_with_per_input_seeds_ignores_batching():
+    module = make_module()
+    condition = torch.randn(3, 3, 16, 16).clamp(-1, 1)
+
+    together = module.sample(condition, 2, seed=[10, 11, 12])
+    alone = module.sample(condition[1:2], 2, seed=[11])
+
+    assert torch.equal(together[1:2], alone)
+
+
+def test_sample_leaves_global_rng_untouched():
+    module = make_module()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    module.sample(torch.zeros(1, 3, 16, 16), 2, seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_checkpoint_records_data_settings(tmp_path):
+    module = make_module()
+    trainer = make_trainer(tmp_path, max_steps=2, limit_val_batches=0)
+    trainer.fit(module, datamodule=PairDataModule())
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+
+    checkpoint = torch.load(path, weights_only=False)
+
+    assert checkpoint["bgan_data"] == {"direction": "AtoB", "crop_size": 16, "input_nc": 3, "output_nc": 3}
+    assert checkpoint["hyper_parameters"]["lambda_l1"] == 100.0
+
+
+def test_channel_mismatch_names_both_counts(tmp_path):
+    class GrayData(PairDataModule):
+        input_nc = 1
+
+    trainer = make_trainer(tmp_path, max_steps=2, limit_val_batches=0)
+    with pytest.raises(ValueError, match="The data has input_nc=1 but the generator was built with input_nc=3"):
+        trainer.fit(make_module(), datamodule=GrayData())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"gan_mode": "wgan"}, "Invalid gan_mode 'wgan'"),
+        ({"lambda_perceptual": 10.0}, "lambda_perceptual=10.0 needs a perceptual_loss module"),
+        ({"num_val_samples": 0}, "num_val_samples must be at least 1, got 0"),
+    ],
+)
+def test_invalid_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_module(**kwargs)
+
+
+def test_validation_logs_l1_and_spread(tmp_path):
+    trainer = make_trainer(tmp_path, max_epochs=1, limit_train_batches=1)
+    trainer.fit(make_module(), datamodule=PairDataModule())
+    assert "val/l1" in trainer.callback_metrics
+    assert trainer.callback_metrics["val/sample_spread"] > 0
