@@ -92,3 +92,46 @@ def feature_matching_loss(fake_output: DiscriminatorOutput, real_output: Discrim
         for fake_feature, real_feature in zip(fake_scale[:-1], real_scale[:-1]):
             loss = loss + layer_weight / num_scales * F.l1_loss(fake_feature, real_feature.detach())
     return loss
+
+
+DiversityMode = Literal["msgan", "dsgan"]
+DIVERSITY_MODES = ("msgan", "dsgan")
+
+
+def diversity_loss(
+    fake_1: Tensor,
+    fake_2: Tensor,
+    latent_1: Tensor,
+    latent_2: Tensor,
+    mode: DiversityMode,
+    tau: float = 1.0,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Latent-distance diversity regularizers, to be added to the generator loss with a positive weight.
+
+    Both compare the distance between two outputs for the same condition with the distance between the latents
+    that produced them, per sample ``r = mean|fake_1 - fake_2| / mean|latent_1 - latent_2|``:
+
+    - ``"msgan"`` (mode seeking, Mao et al., CVPR 2019): ``1 / (mean(r) + eps)``.
+    - ``"dsgan"`` (diversity-sensitive, Yang et al., ICLR 2019): ``-mean(min(r, tau))``.
+
+    Args:
+        fake_1: (B, C, H, W) images from ``latent_1``.
+        fake_2: (B, C, H, W) images from ``latent_2`` and the same conditions.
+        latent_1: (B, D) latents.
+        latent_2: (B, D) latents.
+        mode: ``"msgan"`` or ``"dsgan"``.
+        tau: DSGAN's upper bound on the ratio.
+        eps: Guard against division by zero.
+
+    Returns:
+        Scalar loss; lower means more diverse outputs.
+    """
+    if mode not in DIVERSITY_MODES:
+        raise ValueError(f"Invalid diversity mode {mode!r}; expected one of {DIVERSITY_MODES}.")
+    image_distance = (fake_1 - fake_2).abs().flatten(1).mean(dim=1)  # (B,)
+    latent_distance = (latent_1 - latent_2).abs().flatten(1).mean(dim=1)  # (B,)
+    ratio = image_distance / (latent_distance + eps)
+    if mode == "msgan":
+        return 1.0 / (ratio.mean() + eps)
+    return -ratio.clamp(max=tau).mean()

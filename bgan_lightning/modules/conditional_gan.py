@@ -11,8 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bgan_lightning.losses import GAN_MODES, GanMode, adversarial_loss, feature_matching_loss
-from bgan_lightning.nn import latent_control
+from bgan_lightning.losses import (
+    DIVERSITY_MODES,
+    GAN_MODES,
+    DiversityMode,
+    GanMode,
+    adversarial_loss,
+    diversity_loss,
+    feature_matching_loss,
+)
+from bgan_lightning.nn import latent_control, stochastic_modules
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,11 @@ class ConditionalGAN(pl.LightningModule):
         perceptual_loss: Optional module mapping (fake, real) in [-1, 1] to a scalar, such as
             :class:`bgan_lightning.losses_perceptual.VGGPerceptualLoss`.
         lambda_perceptual: Weight of ``perceptual_loss`` (10 in pix2pixHD).
+        diversity_mode: None (BasisGAN and pix2pix need no diversity term), ``"msgan"`` or ``"dsgan"``. With a
+            mode set, each batch draws two images from two latents shared by all stochastic layers (the
+            BasisGAN+DSGAN variant, and the MSGAN and DSGAN baselines with a latent-input generator).
+        lambda_diversity: Weight of the diversity term.
+        diversity_tau: DSGAN's bound on the distance ratio.
         lr: Adam learning rate of both networks.
         beta1: Adam beta1.
         beta2: Adam beta2.
@@ -64,6 +77,9 @@ class ConditionalGAN(pl.LightningModule):
         lambda_feat: float = 0.0,
         perceptual_loss: nn.Module | None = None,
         lambda_perceptual: float = 0.0,
+        diversity_mode: DiversityMode | None = None,
+        lambda_diversity: float = 1.0,
+        diversity_tau: float = 1.0,
         lr: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
@@ -77,6 +93,8 @@ class ConditionalGAN(pl.LightningModule):
             raise ValueError(
                 f"lambda_perceptual={lambda_perceptual} needs a perceptual_loss module; pass one or set it to 0."
             )
+        if diversity_mode is not None and diversity_mode not in DIVERSITY_MODES:
+            raise ValueError(f"Invalid diversity_mode {diversity_mode!r}; expected None or one of {DIVERSITY_MODES}.")
         if num_val_samples < 1:
             raise ValueError(f"num_val_samples must be at least 1, got {num_val_samples}.")
         # Under LightningCLI the injected networks are saved as their configs, so checkpoints rebuild them.
@@ -88,6 +106,12 @@ class ConditionalGAN(pl.LightningModule):
         self.discriminator = discriminator
         self.perceptual_loss = perceptual_loss
         self.data_info: dict[str, Any] = {}
+        self.shared_latent_dim = max((m.latent_dim for _, m in stochastic_modules(generator)), default=0)
+        if diversity_mode is not None and self.shared_latent_dim == 0:
+            raise ValueError(
+                f"diversity_mode={diversity_mode!r} needs a generator with stochastic layers or a latent input, "
+                f"but {type(generator).__name__} has none; set diversity_mode to None."
+            )
 
     # ------------------------------------------------------------------ sampling
     def forward(self, condition: Tensor) -> Tensor:
@@ -130,7 +154,15 @@ class ConditionalGAN(pl.LightningModule):
         condition, target = batch["A"], batch["B"]
 
         # One generator forward per batch: both steps must see the same sampled filters.
-        fake = self.generator(condition)
+        latents = None
+        if self.hparams.diversity_mode is None:
+            fake = self.generator(condition)
+        else:
+            latents = torch.randn(2, len(condition), self.shared_latent_dim, device=condition.device)
+            with latent_control(self.generator, latents=latents[0]):
+                fake = self.generator(condition)
+            with latent_control(self.generator, latents=latents[1]):
+                fake_2 = self.generator(condition)
 
         # Discriminator step: real pairs against generated pairs.
         self.toggle_optimizer(opt_d)
@@ -161,6 +193,12 @@ class ConditionalGAN(pl.LightningModule):
             perceptual = self.perceptual_loss(fake, target)
             g_loss = g_loss + self.hparams.lambda_perceptual * perceptual
             logs["train/perceptual"] = perceptual
+        if latents is not None:
+            diversity = diversity_loss(
+                fake, fake_2, latents[0], latents[1], self.hparams.diversity_mode, tau=self.hparams.diversity_tau
+            )
+            g_loss = g_loss + self.hparams.lambda_diversity * diversity
+            logs["train/diversity"] = diversity
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         opt_g.step()

@@ -182,3 +182,21 @@ def test_validation_logs_l1_and_spread(tmp_path):
     trainer.fit(make_module(), datamodule=PairDataModule())
     assert "val/l1" in trainer.callback_metrics
     assert trainer.callback_metrics["val/sample_spread"] > 0
+
+
+@pytest.mark.parametrize("mode", ["msgan", "dsgan"])
+def test_diversity_regularizer_trains_with_shared_latents(tmp_path, mode):
+    module = make_module(diversity_mode=mode, lambda_diversity=1.0)
+    trainer = make_trainer(tmp_path, max_steps=2, limit_val_batches=0)
+    trainer.fit(module, datamodule=PairDataModule())
+
+    assert "train/diversity" in trainer.callback_metrics
+    assert module.shared_latent_dim == 8
+    # The last forward of a step used the second of the two shared latents, one row per sample.
+    assert module.generator.stochastic.last_latent.shape == (2, 8)
+
+
+def test_diversity_regularizer_needs_stochastic_generator():
+    plain = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.Tanh())
+    with pytest.raises(ValueError, match="needs a generator with stochastic layers or a latent input"):
+        ConditionalGAN(plain, TinyDiscriminator(), diversity_mode="dsgan")
