@@ -33,12 +33,34 @@ def from_uint8(images: Tensor) -> Tensor:
     return images.float() / 127.5 - 1.0
 
 
+def to_display(image: Tensor) -> Tensor:
+    """Turn any condition or image (C, H, W) in [-1, 1] into an RGB image (3, H, W) in [-1, 1] for viewing.
+
+    One channel is repeated, three are kept, two or four (an image plus an inpainting mask) keep the image
+    channels, and more than four (one-hot label maps, with or without an instance-boundary channel) are shown
+    as the arg-max class in a fixed colour per class.
+    """
+    channels = image.shape[0]
+    if channels == 1:
+        return image.expand(3, -1, -1)
+    if channels == 3:
+        return image
+    if channels == 2:
+        return image[:1].expand(3, -1, -1)
+    if channels == 4:
+        return image[:3]
+    labels = image.argmax(dim=0)  # (H, W)
+    palette = torch.Generator().manual_seed(0)
+    colours = torch.rand(channels, 3, generator=palette) * 2 - 1  # (C, 3) in [-1, 1]
+    return colours.to(image.device)[labels].permute(2, 0, 1)
+
+
 def make_grid(rows: list[list[Tensor]], padding: int = 2) -> Tensor:
     """Tile images into one uint8 image, one list per row.
 
     Args:
-        rows: Rows of (C, H, W) images in [-1, 1], all of one height and width. Single-channel images are
-            repeated to three channels.
+        rows: Rows of (C, H, W) images in [-1, 1], all of one height and width, each shown through
+            :func:`to_display`.
         padding: White pixels between tiles.
 
     Returns:
@@ -55,12 +77,10 @@ def make_grid(rows: list[list[Tensor]], padding: int = 2) -> Tensor:
         for c, image in enumerate(row):
             if image.shape[-2:] != (height, width):
                 raise ValueError(f"All grid tiles must be {height}x{width}, got {tuple(image.shape[-2:])}.")
-            tile = to_uint8(image)
-            if tile.shape[0] == 1:
-                tile = tile.expand(3, -1, -1)
+            tile = to_uint8(to_display(image))
             top = padding + r * (height + padding)
             left = padding + c * (width + padding)
-            grid[:, top : top + height, left : left + width] = tile[:3]
+            grid[:, top : top + height, left : left + width] = tile
     return grid
 
 
