@@ -64,6 +64,9 @@ class ConditionalGAN(pl.LightningModule):
         lr: Adam learning rate of both networks.
         beta1: Adam beta1.
         beta2: Adam beta2.
+        decay_start_epoch: Epoch from which both learning rates decay linearly to zero over ``decay_epochs``
+            epochs, as pix2pix does (100 constant then 100 decaying epochs); None keeps them constant.
+        decay_epochs: Length of the linear decay in epochs.
         num_val_samples: Samples per input drawn in ``validation_step`` and written by prediction.
         sample_seed: Base seed of evaluation sampling; input ``i`` of a split uses ``sample_seed + i``.
     """
@@ -83,6 +86,8 @@ class ConditionalGAN(pl.LightningModule):
         lr: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
+        decay_start_epoch: int | None = None,
+        decay_epochs: int = 100,
         num_val_samples: int = 4,
         sample_seed: int = 0,
     ) -> None:
@@ -95,6 +100,8 @@ class ConditionalGAN(pl.LightningModule):
             )
         if diversity_mode is not None and diversity_mode not in DIVERSITY_MODES:
             raise ValueError(f"Invalid diversity_mode {diversity_mode!r}; expected None or one of {DIVERSITY_MODES}.")
+        if decay_epochs < 1:
+            raise ValueError(f"decay_epochs must be at least 1, got {decay_epochs}.")
         if num_val_samples < 1:
             raise ValueError(f"num_val_samples must be at least 1, got {num_val_samples}.")
         # Under LightningCLI the injected networks are saved as their configs, so checkpoints rebuild them.
@@ -233,7 +240,25 @@ class ConditionalGAN(pl.LightningModule):
         betas = (self.hparams.beta1, self.hparams.beta2)
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr, betas=betas)
         opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr, betas=betas)
-        return [opt_g, opt_d]
+        if self.hparams.decay_start_epoch is None:
+            return [opt_g, opt_d]
+
+        def linear_decay(epoch: int) -> float:
+            # The factor of epoch `epoch`: 1 before the start, then (decay_epochs - k) / (decay_epochs + 1) in the
+            # k-th decaying epoch, so the last of them still trains and the rate reaches 0 once they are over.
+            decayed = max(0, epoch - self.hparams.decay_start_epoch + 1)
+            return max(0.0, 1.0 - decayed / (self.hparams.decay_epochs + 1))
+
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, linear_decay) for opt in (opt_g, opt_d)]
+        return [opt_g, opt_d], schedulers
+
+    def on_train_epoch_end(self) -> None:
+        # Manual optimization leaves scheduler stepping to the module.
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
 
     def setup(self, stage: str) -> None:
         # Record what the data looks like, so a checkpoint says which direction, size and channels it expects.

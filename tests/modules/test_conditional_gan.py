@@ -200,3 +200,14 @@ def test_diversity_regularizer_needs_stochastic_generator():
     plain = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.Tanh())
     with pytest.raises(ValueError, match="needs a generator with stochastic layers or a latent input"):
         ConditionalGAN(plain, TinyDiscriminator(), diversity_mode="dsgan")
+
+
+def test_learning_rate_decays_linearly_after_start_epoch(tmp_path):
+    module = make_module(decay_start_epoch=1, decay_epochs=2)
+    trainer = make_trainer(tmp_path, max_epochs=3, limit_train_batches=1, limit_val_batches=0)
+    trainer.fit(module, datamodule=PairDataModule())
+
+    opt_g, opt_d = module.optimizers()
+    # Epoch 0 trains at the full rate, epochs 1 and 2 at 2/3 and 1/3 of it, and the rate is 0 afterwards.
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(0.0)
+    assert opt_d.param_groups[0]["lr"] == pytest.approx(0.0)
