@@ -9,11 +9,13 @@ from bgan_lightning.nn.latent import (
     stochastic_modules,
 )
 from bgan_lightning.nn.stochastic_conv import StochasticBasisConv2d
+from bgan_lightning.nn.stochastic_conv_transpose import StochasticBasisConvTranspose2d
 
 __all__ = [
     "BasisGenerator",
     "LatentSource",
     "StochasticBasisConv2d",
+    "StochasticBasisConvTranspose2d",
     "StochasticModule",
     "last_latents",
     "latent_control",

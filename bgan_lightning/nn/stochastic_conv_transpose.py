@@ -1,0 +1,180 @@
+"""Stochastic basis transposed convolution, so that decoders (U-Net, ResNet upsampling) can be made stochastic."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
+
+from bgan_lightning.nn.basis_generator import BasisGenerator
+from bgan_lightning.nn.latent import StochasticModule
+
+
+class StochasticBasisConvTranspose2d(StochasticModule):
+    """A drop-in for ``nn.ConvTranspose2d`` whose filters are sampled on every forward pass.
+
+    The filters follow the layout of ``nn.ConvTranspose2d.weight``, (C_in, C_out, kh, kw), and are built as
+    ``w[i, o] = sum_k a[i, o, k] * psi[k]`` from learned ``coefficients`` ``a`` (C_in, C_out, K) and the
+    bases ``psi`` (K, kh, kw) that ``basis_generator`` produces from ``z`` ~ N(0, I). Latents follow the
+    same rules as :class:`bgan_lightning.nn.StochasticBasisConv2d`: one per sample by default, and
+    :func:`bgan_lightning.nn.latent_control` sets seeded, per-batch or shared latents.
+
+    Args:
+        in_channels: Input channels C_in.
+        out_channels: Output channels C_out.
+        kernel_size: Filter size, an int or (kh, kw).
+        stride: As in ``nn.ConvTranspose2d``.
+        padding: As in ``nn.ConvTranspose2d``.
+        output_padding: As in ``nn.ConvTranspose2d``; must be smaller than the stride or the dilation.
+        groups: Only 1 is supported.
+        bias: Whether to add a learned bias.
+        dilation: As in ``nn.ConvTranspose2d``.
+        padding_mode: Only ``"zeros"``, as in ``nn.ConvTranspose2d``.
+        num_bases: Number K of basis elements.
+        latent_dim: Size of the latent ``z``.
+        hidden_dim: Width of the basis generator's hidden layer.
+
+    Shape:
+        - Input: (B, C_in, H, W); optional ``z`` of shape (B, latent_dim) or (latent_dim,).
+        - Output: (B, C_out, H_out, W_out), the size ``nn.ConvTranspose2d`` gives,
+          H_out = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        output_padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, int] = 1,
+        padding_mode: str = "zeros",
+        num_bases: int = 7,
+        latent_dim: int = 64,
+        hidden_dim: int = 64,
+    ) -> None:
+        super().__init__(latent_dim)
+        if groups != 1:
+            raise ValueError(
+                f"StochasticBasisConvTranspose2d supports groups=1 only, got groups={groups}; "
+                "keep this layer a plain nn.ConvTranspose2d."
+            )
+        if padding_mode != "zeros":
+            raise ValueError(
+                f"StochasticBasisConvTranspose2d supports padding_mode='zeros' only, got {padding_mode!r}, "
+                "as nn.ConvTranspose2d does."
+            )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride)
+        self.padding = _pair(padding)
+        self.output_padding = _pair(output_padding)
+        self.dilation = _pair(dilation)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.num_bases = num_bases
+        for extra, stride_, dilation_ in zip(self.output_padding, self.stride, self.dilation):
+            if extra >= max(stride_, dilation_):
+                raise ValueError(
+                    f"output_padding={self.output_padding} must be smaller than the stride {self.stride} or the "
+                    f"dilation {self.dilation}; lower output_padding."
+                )
+
+        self.basis_generator = BasisGenerator(num_bases, self.kernel_size, latent_dim, hidden_dim)
+        self.coefficients = nn.Parameter(torch.empty(in_channels, out_channels, num_bases))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise so that the sampled filters have the spread of a fresh ``nn.ConvTranspose2d``'s filters.
+
+        ``nn.ConvTranspose2d`` draws weights from U(-b, b) with b = 1 / sqrt(C_out * kh * kw) (PyTorch takes
+        the fan-in from the second weight dimension). The coefficients are scaled so that
+        ``sum_k a * psi`` has that standard deviation for the measured root mean square of the bases.
+        """
+        fan_in = self.out_channels * self.kernel_size[0] * self.kernel_size[1]
+        target_std = 1.0 / math.sqrt(3.0 * fan_in)
+        with torch.no_grad():
+            psi = self.basis_generator(torch.randn(256, self.latent_dim))  # (256, K, kh, kw)
+            psi_rms = psi.pow(2).mean().sqrt().clamp_min(1e-8)
+            bound = (target_std / (psi_rms * math.sqrt(self.num_bases)) * math.sqrt(3.0)).item()
+            self.coefficients.uniform_(-bound, bound)
+            if self.bias is not None:
+                bias_bound = 1.0 / math.sqrt(fan_in)
+                self.bias.uniform_(-bias_bound, bias_bound)
+
+    def extra_repr(self) -> str:
+        text = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, output_padding={self.output_padding}, dilation={self.dilation}, "
+            f"num_bases={self.num_bases}, latent_dim={self.latent_dim}"
+        )
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+    def sample_filters(self, z: Tensor) -> Tensor:
+        """Build filters (B, C_in, C_out, kh, kw) from latents z (B, latent_dim)."""
+        psi = self.basis_generator(z)  # (B, K, kh, kw)
+        return torch.einsum("iok,bkhw->biohw", self.coefficients, psi)
+
+    def _output_padding(self, x: Tensor, output_size: Sequence[int] | None) -> tuple[int, int]:
+        if output_size is None:
+            return self.output_padding
+        size = list(output_size)[-2:]
+        result = []
+        for d in range(2):
+            smallest = (
+                (x.shape[d + 2] - 1) * self.stride[d]
+                - 2 * self.padding[d]
+                + self.dilation[d] * (self.kernel_size[d] - 1)
+                + 1
+            )
+            extra = size[d] - smallest
+            if not 0 <= extra < max(self.stride[d], self.dilation[d]):
+                raise ValueError(
+                    f"output_size={tuple(size)} cannot be reached from input {tuple(x.shape)}; sizes from "
+                    f"{smallest} to {smallest + max(self.stride[d], self.dilation[d]) - 1} are possible in "
+                    f"dimension {d + 2}."
+                )
+            result.append(extra)
+        return result[0], result[1]
+
+    def forward(self, x: Tensor, z: Tensor | None = None, output_size: Sequence[int] | None = None) -> Tensor:
+        """Apply freshly sampled filters.
+
+        Args:
+            x: Input (B, C_in, H, W).
+            z: Explicit latents (B, latent_dim) or (latent_dim,), or None to draw them.
+            output_size: Optional target size, as in ``nn.ConvTranspose2d.forward``.
+
+        Returns:
+            Output (B, C_out, H_out, W_out).
+        """
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}."
+            )
+        batch_size = x.shape[0]
+        output_padding = self._output_padding(x, output_size)
+        z = self.draw_latent(batch_size, self.coefficients, z)  # (B, latent_dim)
+        weight = self.sample_filters(z).to(x.dtype)  # (B, C_in, C_out, kh, kw)
+
+        # One grouped transposed convolution applies each sample's own filters to that sample.
+        grouped = x.reshape(1, batch_size * self.in_channels, *x.shape[2:])
+        weight = weight.reshape(batch_size * self.in_channels, self.out_channels, *self.kernel_size)
+        out = F.conv_transpose2d(
+            grouped, weight, None, self.stride, self.padding, output_padding, batch_size, self.dilation
+        )
+        out = out.view(batch_size, self.out_channels, *out.shape[2:])
+        if self.bias is not None:
+            out = out + self.bias.to(out.dtype).view(1, -1, 1, 1)
+        return out
