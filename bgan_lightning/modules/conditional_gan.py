@@ -113,6 +113,7 @@ class ConditionalGAN(pl.LightningModule):
         self.discriminator = discriminator
         self.perceptual_loss = perceptual_loss
         self.data_info: dict[str, Any] = {}
+        self._inputs_seen = 0
         self.shared_latent_dim = max((m.latent_dim for _, m in stochastic_modules(generator)), default=0)
         if diversity_mode is not None and self.shared_latent_dim == 0:
             raise ValueError(
@@ -215,24 +216,43 @@ class ConditionalGAN(pl.LightningModule):
         self.log_dict({key: value.detach() for key, value in logs.items()}, batch_size=len(condition))
         self.log("train/g_loss", g_loss.detach(), prog_bar=True, batch_size=len(condition))
 
-    # ------------------------------------------------------------------ validation and test
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    # ------------------------------------------------------------------ validation, test and predict
+    def _input_seeds(self, batch_size: int) -> list[int]:
+        """Per-input seeds ``sample_seed + i`` by position ``i`` in the split, so batching does not change samples."""
+        start = self._inputs_seen
+        self._inputs_seen += batch_size
+        return [self.hparams.sample_seed + start + i for i in range(batch_size)]
+
+    def on_validation_epoch_start(self) -> None:
+        self._inputs_seen = 0
+
+    def on_test_epoch_start(self) -> None:
+        self._inputs_seen = 0
+
+    def on_predict_epoch_start(self) -> None:
+        self._inputs_seen = 0
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
         condition, target = batch["A"], batch["B"]
-        samples = self.sample(condition, self.hparams.num_val_samples, seed=self.hparams.sample_seed + batch_idx)
+        samples = self.sample(condition, self.hparams.num_val_samples, seed=self._input_seeds(len(condition)))
 
         # L1 of the first sample measures fidelity; the spread between samples is a cheap diversity signal.
         l1 = F.l1_loss(samples[:, 0], target)
         spread = (samples - samples.mean(dim=1, keepdim=True)).abs().mean()
-        self.log("val/l1", l1, sync_dist=True, batch_size=len(condition))
-        self.log("val/sample_spread", spread, sync_dist=True, batch_size=len(condition))
+        self.log(f"{stage}/l1", l1, sync_dist=True, batch_size=len(condition))
+        self.log(f"{stage}/sample_spread", spread, sync_dist=True, batch_size=len(condition))
 
-    # ------------------------------------------------------------------ predict
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """Log ``test/l1`` and ``test/sample_spread``; LPIPS diversity and FID come from the test report callback."""
+        self._evaluate(batch, "test")
+
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """Return S seeded samples per input; a prediction writer callback saves them."""
         condition = batch["A"]
-        start = batch_idx * condition.shape[0]
-        seeds = [self.hparams.sample_seed + start + i for i in range(condition.shape[0])]
-        samples = self.sample(condition, self.hparams.num_val_samples, seed=seeds)
+        samples = self.sample(condition, self.hparams.num_val_samples, seed=self._input_seeds(len(condition)))
         return {"A": condition, "B": batch.get("B"), "samples": samples, "path": batch.get("path")}
 
     # ------------------------------------------------------------------ optimizers and checkpoints

@@ -211,3 +211,20 @@ def test_learning_rate_decays_linearly_after_start_epoch(tmp_path):
     # Epoch 0 trains at the full rate, epochs 1 and 2 at 2/3 and 1/3 of it, and the rate is 0 afterwards.
     assert opt_g.param_groups[0]["lr"] == pytest.approx(0.0)
     assert opt_d.param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+def test_test_step_logs_l1_and_spread(tmp_path):
+    trainer = make_trainer(tmp_path)
+    trainer.test(make_module(), dataloaders=DataLoader(PairDataset(3), batch_size=2))
+    assert trainer.callback_metrics["test/l1"] > 0
+    assert trainer.callback_metrics["test/sample_spread"] > 0
+
+
+def test_predicted_samples_do_not_depend_on_batch_size(tmp_path):
+    module = make_module(num_val_samples=2)
+    outputs = {}
+    for batch_size in (1, 2):
+        predictions = make_trainer(tmp_path).predict(module, DataLoader(PairDataset(3), batch_size=batch_size))
+        outputs[batch_size] = torch.cat([p["samples"] for p in predictions])
+    torch.testing.assert_close(outputs[1], outputs[2])
+    assert not torch.allclose(outputs[1][:, 0], outputs[1][:, 1])
