@@ -1,0 +1,7 @@
+"""Datasets and LightningDataModules that yield ``{"A", "B", "path"}`` batches in [-1, 1]."""
+
+from bgan_lightning.data.base import ConditionalImageDataModule, ConditionFolderDataset
+from bgan_lightning.data.image_files import InvalidImageError
+from bgan_lightning.data.transforms import PairTransform
+
+__all__ = ["ConditionFolderDataset", "ConditionalImageDataModule", "InvalidImageError", "PairTransform"]
