@@ -54,6 +54,10 @@ class LatentSource:
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self._shared_cache: dict[int, Tensor] = {}
 
+    def start_pass(self) -> None:
+        """Forget the shared latents of the previous forward pass, so that the next pass draws new ones."""
+        self._shared_cache.clear()
+
     def _randn(self, rows: int, dim: int) -> Tensor:
         # Latents are drawn on the CPU so that a seed gives the same values on every device.
         return torch.randn(rows, dim, generator=self.generator)
@@ -72,13 +76,19 @@ class LatentSource:
         rows = 1 if self.policy == "per_batch" else batch_size
         if self.shared:
             cached = self._shared_cache.get(rows)
-            if cached is None or cached.shape[1] < latent_dim:
-                cached = self._randn(rows, max(latent_dim, 0 if cached is None else cached.shape[1]))
-                self._shared_cache[rows] = cached
+            if cached is None:
+                cached = self._randn(rows, latent_dim)
+            elif cached.shape[1] < latent_dim:
+                # Widen with new columns so that layers with a smaller latent_dim keep their leading entries.
+                cached = torch.cat([cached, self._randn(rows, latent_dim - cached.shape[1])], dim=1)
+            self._shared_cache[rows] = cached
             z = cached[:, :latent_dim]
         else:
             z = self._randn(rows, latent_dim)
-        return z.expand(batch_size, latent_dim).to(device=device, dtype=dtype)
+
+        # Rows are moved before they are expanded, so a per-batch latent stays a stride-0 view that layers can
+        # recognise and serve with one set of filters for the whole batch.
+        return z.to(device=device, dtype=dtype).expand(batch_size, latent_dim)
 
 
 class StochasticModule(nn.Module):
@@ -120,6 +130,16 @@ class StochasticModule(nn.Module):
         self.last_latent = z.detach()
         return z
 
+    @staticmethod
+    def distinct_latents(z: Tensor) -> Tensor:
+        """Return ``z`` (B, D), or its first row (1, D) when every row is the same view (per-batch latents).
+
+        Layers use this to build one set of filters for the whole batch, which is exact and faster.
+        """
+        if z.shape[0] == 1 or z.stride(0) == 0:
+            return z[:1]
+        return z
+
     def _check_latent(self, z: Tensor, batch_size: int, reference: Tensor) -> Tensor:
         if z.dim() == 1:
             z = z.unsqueeze(0).expand(batch_size, -1)
@@ -157,7 +177,8 @@ def latent_control(
     """Control how every stochastic layer of ``model`` draws its latents inside a ``with`` block.
 
     Layers draw in the order they run, so the same seed, input and weights give the same output, and the
-    global RNG is left untouched. Settings of an enclosing block are restored on exit.
+    global RNG is left untouched. With ``shared=True`` every call of ``model`` draws one new latent per sample
+    that all its layers use. Settings of an enclosing block are restored on exit.
 
     Args:
         model: Any module containing stochastic layers.
@@ -174,9 +195,11 @@ def latent_control(
     previous = [layer.latent_source for layer in layers]
     for layer in layers:
         layer.latent_source = source
+    hook = model.register_forward_pre_hook(lambda module, args: source.start_pass())
     try:
         yield source
     finally:
+        hook.remove()
         for layer, old in zip(layers, previous):
             layer.latent_source = old
 

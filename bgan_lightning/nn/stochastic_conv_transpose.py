@@ -166,7 +166,12 @@ class StochasticBasisConvTranspose2d(StochasticModule):
         batch_size = x.shape[0]
         output_padding = self._output_padding(x, output_size)
         z = self.draw_latent(batch_size, self.coefficients, z)  # (B, latent_dim)
-        weight = self.sample_filters(z).to(x.dtype)  # (B, C_in, C_out, kh, kw)
+
+        # Per-batch latents give one set of filters for the whole batch.
+        weight = self.sample_filters(self.distinct_latents(z)).to(x.dtype)  # (B or 1, C_in, C_out, kh, kw)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        if weight.shape[0] == 1:
+            return F.conv_transpose2d(x, weight[0], bias, self.stride, self.padding, output_padding, 1, self.dilation)
 
         # One grouped transposed convolution applies each sample's own filters to that sample.
         grouped = x.reshape(1, batch_size * self.in_channels, *x.shape[2:])
@@ -175,6 +180,6 @@ class StochasticBasisConvTranspose2d(StochasticModule):
             grouped, weight, None, self.stride, self.padding, output_padding, batch_size, self.dilation
         )
         out = out.view(batch_size, self.out_channels, *out.shape[2:])
-        if self.bias is not None:
-            out = out + self.bias.to(out.dtype).view(1, -1, 1, 1)
+        if bias is not None:
+            out = out + bias.view(1, -1, 1, 1)
         return out
