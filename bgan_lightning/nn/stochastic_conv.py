@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from bgan_lightning.nn.basis_generator import BasisGenerator
+from bgan_lightning.nn.compute_path import autocast_state, check_compute, choose_path
 from bgan_lightning.nn.latent import StochasticModule
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -39,6 +40,12 @@ class StochasticBasisConv2d(StochasticModule):
         num_bases: Number K of basis elements.
         latent_dim: Size of the latent ``z``.
         hidden_dim: Width of the basis generator's hidden layer.
+        compute: ``"grouped"`` builds the filters (B, C_out, C_in, kh, kw) and runs one grouped convolution;
+            ``"decomposed"`` convolves each input channel with the K bases (depthwise) and mixes the C_in * K
+            maps with a 1x1 convolution by the coefficients (C_out, C_in * K). Both are exact. ``"auto"``
+            (default) times both forward passes once per input shape, device and dtype and keeps the faster
+            one for the process (see :mod:`bgan_lightning.nn.compute_path`). The path taken last is in
+            ``last_compute``.
 
     Shape:
         - Input: (B, C_in, H, W); optional ``z`` of shape (B, latent_dim) or (latent_dim,).
@@ -59,6 +66,7 @@ class StochasticBasisConv2d(StochasticModule):
         num_bases: int = 7,
         latent_dim: int = 64,
         hidden_dim: int = 64,
+        compute: str = "auto",
     ) -> None:
         super().__init__(latent_dim)
         if groups != 1:
@@ -78,6 +86,8 @@ class StochasticBasisConv2d(StochasticModule):
         self.groups = groups
         self.padding_mode = padding_mode
         self.num_bases = num_bases
+        self.compute = check_compute(compute)
+        self.last_compute: str | None = None
 
         self.basis_generator = BasisGenerator(num_bases, self.kernel_size, latent_dim, hidden_dim)
         self.coefficients = nn.Parameter(torch.empty(out_channels, in_channels, num_bases))
@@ -114,6 +124,8 @@ class StochasticBasisConv2d(StochasticModule):
             text += f", padding_mode={self.padding_mode!r}"
         if self.bias is None:
             text += ", bias=False"
+        if self.compute != "auto":
+            text += f", compute={self.compute!r}"
         return text
 
     def sample_filters(self, z: Tensor) -> Tensor:
@@ -127,21 +139,100 @@ class StochasticBasisConv2d(StochasticModule):
         pad_h, pad_w = self.padding
         return F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode=self.padding_mode), (0, 0)
 
-    def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}."
-            )
-        batch_size = x.shape[0]
-        z = self.draw_latent(batch_size, self.coefficients, z)  # (B, latent_dim)
-        weight = self.sample_filters(z).to(x.dtype)  # (B, C_out, C_in, kh, kw)
-        x, padding = self._pad(x)
+    def _grouped(self, x: Tensor, psi: Tensor, padding: tuple[int, int]) -> Tensor:
+        """Convolve the padded input x (B, C_in, H, W) with filters built from ``psi`` (B or 1, K, kh, kw)."""
+        weight = torch.einsum("oik,bkhw->boihw", self.coefficients, psi).to(x.dtype)  # (B or 1, C_out, C_in, kh, kw)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        if weight.shape[0] == 1:
+            return F.conv2d(x, weight[0], bias, self.stride, padding, self.dilation)
 
         # One grouped convolution applies each sample's own filters to that sample.
+        batch_size = x.shape[0]
         grouped = x.reshape(1, batch_size * self.in_channels, *x.shape[2:])
         weight = weight.reshape(batch_size * self.out_channels, self.in_channels, *self.kernel_size)
         out = F.conv2d(grouped, weight, None, self.stride, padding, self.dilation, groups=batch_size)
         out = out.view(batch_size, self.out_channels, *out.shape[2:])
-        if self.bias is not None:
-            out = out + self.bias.to(out.dtype).view(1, -1, 1, 1)
+        if bias is not None:
+            out = out + bias.view(1, -1, 1, 1)
         return out
+
+    def _decomposed(self, x: Tensor, psi: Tensor, padding: tuple[int, int]) -> Tensor:
+        """Convolve every input channel with every basis, then mix the C_in * K maps with a 1x1 convolution.
+
+        Exact because sum_i w[o, i] * x_i = sum_i sum_k a[o, i, k] * (psi[k] * x_i), with * a convolution.
+
+        Args:
+            x: Padded input (B, C_in, H, W).
+            psi: Bases (B, K, kh, kw), or (1, K, kh, kw) shared by the batch.
+            padding: Padding left to the convolution.
+
+        Returns:
+            Output (B, C_out, H_out, W_out) without bias.
+        """
+        batch_size, rows = x.shape[0], psi.shape[0]
+        psi = psi.to(x.dtype)
+        channels = self.in_channels * self.num_bases
+
+        # Depthwise step: filter (b * C_in + i) * K + k is psi[b, k]. With per-sample bases the batch folds into
+        # the channels, so there is one group per (sample, input channel).
+        depthwise = psi.unsqueeze(1).expand(rows, self.in_channels, *psi.shape[1:])
+        depthwise = depthwise.reshape(rows * channels, 1, *self.kernel_size)
+        if rows == 1:
+            maps = F.conv2d(x, depthwise, None, self.stride, padding, self.dilation, groups=self.in_channels)
+        else:
+            grouped = x.reshape(1, batch_size * self.in_channels, *x.shape[2:])
+            maps = F.conv2d(grouped, depthwise, None, self.stride, padding, self.dilation, groups=grouped.shape[1])
+            maps = maps.view(batch_size, channels, *maps.shape[2:])
+
+        # Pointwise step: coefficients (C_out, C_in, K) flatten to (C_out, C_in * K) in the same i * K + k order.
+        pointwise = self.coefficients.reshape(self.out_channels, channels, 1, 1).to(x.dtype)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.conv2d(maps, pointwise, bias)
+
+    def _path_key(self, x: Tensor, rows: int) -> tuple:
+        return (
+            type(self).__name__,
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.dilation,
+            self.num_bases,
+            tuple(x.shape),
+            rows,
+            str(x.device),
+            x.dtype,
+            autocast_state(x.device),
+        )
+
+    def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
+        """Apply freshly sampled filters.
+
+        Args:
+            x: Input (B, C_in, H, W).
+            z: Explicit latents (B, latent_dim) or (latent_dim,), or None to draw them (see ``latent_control``).
+
+        Returns:
+            Output (B, C_out, H_out, W_out).
+        """
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}."
+            )
+        z = self.draw_latent(x.shape[0], self.coefficients, z)  # (B, latent_dim)
+
+        # Per-batch latents give one set of bases for the whole batch.
+        psi = self.basis_generator(self.distinct_latents(z))  # (B or 1, K, kh, kw)
+        x, padding = self._pad(x)
+
+        path = self.compute
+        if path == "auto":
+            runners = {
+                "grouped": lambda: self._grouped(x, psi, padding),
+                "decomposed": lambda: self._decomposed(x, psi, padding),
+            }
+            path = choose_path(self._path_key(x, psi.shape[0]), runners, x.device)
+        self.last_compute = path
+        if path == "grouped":
+            return self._grouped(x, psi, padding)
+        return self._decomposed(x, psi, padding)
