@@ -1,0 +1,150 @@
+"""The cache folder of the built-in datasets, written once and atomically, and an in-memory dataset of pairs.
+
+Built-in datasets are generated from a seed on first use. Each lives in its own folder under the cache root,
+named after its parameters, with a ``manifest.json`` recording them. A dataset is built in a hidden
+temporary folder beside its final place and renamed into place when complete, so an interrupted build never
+leaves a half-written dataset behind, and two processes building at once (for example the ranks of a DDP run)
+both end up reading one complete copy.
+
+The cache root is, in order of precedence: the ``cache_dir`` argument, the ``BGAN_DATA_DIR`` environment
+variable, and ``~/.cache/bgan_lightning/datasets``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR_ENV = "BGAN_DATA_DIR"
+DEFAULT_DATA_DIR = Path("~/.cache/bgan_lightning/datasets")
+MANIFEST = "manifest.json"
+
+
+def builtin_data_dir(cache_dir: str | Path | None = None) -> Path:
+    """Return the cache root: ``cache_dir``, else ``$BGAN_DATA_DIR``, else ``~/.cache/bgan_lightning/datasets``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    return DEFAULT_DATA_DIR.expanduser()
+
+
+def cached_dataset(
+    name: str,
+    params: Mapping[str, Any],
+    build: Callable[[Path], None],
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """Return the folder of a built-in dataset, building it first if it is not in the cache yet.
+
+    Args:
+        name: Folder name under the cache root; it must encode every parameter that changes the files.
+        params: The generation parameters (JSON-serialisable), written to ``manifest.json`` and compared on
+            reuse.
+        build: Writes the dataset's files into the folder it is given.
+        cache_dir: Cache root; see :func:`builtin_data_dir`.
+
+    Returns:
+        The complete dataset folder.
+
+    Raises:
+        RuntimeError: The folder exists but has no manifest or a manifest with other parameters.
+    """
+    root = builtin_data_dir(cache_dir)
+    target = root / name
+    expected = json.loads(json.dumps(dict(params)))
+    if target.exists():
+        _check_manifest(target, expected)
+        return target
+
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.", suffix=".tmp"))
+    try:
+        logger.info("Generating built-in dataset %s in %s", name, root)
+        build(staging)
+        (staging / MANIFEST).write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
+        try:
+            os.rename(staging, target)
+        except OSError:
+            # Another process finished the same dataset first; keep its copy.
+            if not target.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+    _check_manifest(target, expected)
+    return target
+
+
+def _check_manifest(folder: Path, expected: dict[str, Any]) -> None:
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        raise RuntimeError(
+            f"{folder} exists but has no {MANIFEST}, so it is not a complete built-in dataset; "
+            "delete the folder and it is generated again."
+        )
+    found = json.loads(manifest.read_text())
+    if found != expected:
+        raise RuntimeError(
+            f"{manifest} records parameters {found}, not the requested {expected}; "
+            "delete the folder and it is generated again."
+        )
+
+
+class InMemoryPairs(Dataset):
+    """Pairs held in memory as tensors, with an optional random horizontal flip applied to all image keys alike.
+
+    Args:
+        conditions: (N, C_a, H, W) float32 in [-1, 1].
+        targets: (N, C_b, H, W) float32 in [-1, 1].
+        names: N item names, returned under ``"path"``.
+        flip: Mirror every image of an item left to right with probability 0.5 (training augmentation); the
+            draw comes from torch's global generator, which DataLoader seeds per worker.
+        extras: More per-item tensors with N rows; those with the image's height and width as their last two
+            dimensions are flipped with the images.
+    """
+
+    def __init__(
+        self,
+        conditions: Tensor,
+        targets: Tensor,
+        names: list[str],
+        flip: bool = False,
+        extras: Mapping[str, Tensor] | None = None,
+    ) -> None:
+        extras = dict(extras or {})
+        lengths = {len(conditions), len(targets), len(names), *(len(value) for value in extras.values())}
+        assert len(lengths) == 1, lengths
+        self.conditions = conditions
+        self.targets = targets
+        self.names = list(names)
+        self.flip = flip
+        self.extras = extras
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item: dict[str, Any] = {"A": self.conditions[index], "B": self.targets[index], "path": self.names[index]}
+        item.update({key: value[index] for key, value in self.extras.items()})
+
+        if self.flip and torch.rand(()) < 0.5:
+            spatial = self.conditions.shape[-2:]
+            for key, value in item.items():
+                if isinstance(value, Tensor) and value.dim() >= 2 and value.shape[-2:] == spatial:
+                    item[key] = value.flip(-1)
+        return item
