@@ -1,6 +1,7 @@
-"""Stochastic layers: basis generators, stochastic basis convolutions and latent control."""
+"""Stochastic layers: basis generators, stochastic basis convolutions, filter generators and latent control."""
 
 from bgan_lightning.nn.basis_generator import BasisGenerator
+from bgan_lightning.nn.filter_generator_conv import FilterGeneratorConv2d
 from bgan_lightning.nn.latent import (
     LatentSource,
     StochasticModule,
@@ -13,6 +14,7 @@ from bgan_lightning.nn.stochastic_conv_transpose import StochasticBasisConvTrans
 
 __all__ = [
     "BasisGenerator",
+    "FilterGeneratorConv2d",
     "LatentSource",
     "StochasticBasisConv2d",
     "StochasticBasisConvTranspose2d",

@@ -16,6 +16,50 @@ from bgan_lightning.nn.latent import StochasticModule
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
+def per_sample_conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> Tensor:
+    """Convolve every sample with its own filters by one grouped convolution.
+
+    Args:
+        x: Input (B, C_in, H, W).
+        weight: Filters (B, C_out, C_in, kh, kw), or (1, C_out, C_in, kh, kw) for the whole batch.
+        bias: Bias (C_out,) or None.
+        stride: As in ``F.conv2d``.
+        padding: As in ``F.conv2d``.
+        dilation: As in ``F.conv2d``.
+
+    Returns:
+        Output (B, C_out, H_out, W_out) in the dtype of ``x``.
+    """
+    weight = weight.to(x.dtype)
+    bias = None if bias is None else bias.to(x.dtype)
+    if weight.shape[0] == 1:
+        return F.conv2d(x, weight[0], bias, stride, padding, dilation)
+
+    batch_size, out_channels, in_channels = weight.shape[:3]
+    grouped = x.reshape(1, batch_size * in_channels, *x.shape[2:])
+    weight = weight.reshape(batch_size * out_channels, in_channels, *weight.shape[3:])
+    out = F.conv2d(grouped, weight, None, stride, padding, dilation, groups=batch_size)
+    out = out.view(batch_size, out_channels, *out.shape[2:])
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out
+
+
+def pad_input(x: Tensor, padding: tuple[int, int], padding_mode: str) -> tuple[Tensor, tuple[int, int]]:
+    """Pad ``x`` explicitly for non-zero padding modes and return it with the padding left to the convolution."""
+    if padding_mode == "zeros":
+        return x, padding
+    pad_h, pad_w = padding
+    return F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode=padding_mode), (0, 0)
+
+
 class StochasticBasisConv2d(StochasticModule):
     """A drop-in for ``nn.Conv2d`` whose filters are sampled on every forward pass.
 
@@ -133,28 +177,10 @@ class StochasticBasisConv2d(StochasticModule):
         psi = self.basis_generator(z)  # (B, K, kh, kw)
         return torch.einsum("oik,bkhw->boihw", self.coefficients, psi)
 
-    def _pad(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
-        if self.padding_mode == "zeros":
-            return x, self.padding
-        pad_h, pad_w = self.padding
-        return F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode=self.padding_mode), (0, 0)
-
     def _grouped(self, x: Tensor, psi: Tensor, padding: tuple[int, int]) -> Tensor:
         """Convolve the padded input x (B, C_in, H, W) with filters built from ``psi`` (B or 1, K, kh, kw)."""
-        weight = torch.einsum("oik,bkhw->boihw", self.coefficients, psi).to(x.dtype)  # (B or 1, C_out, C_in, kh, kw)
-        bias = None if self.bias is None else self.bias.to(x.dtype)
-        if weight.shape[0] == 1:
-            return F.conv2d(x, weight[0], bias, self.stride, padding, self.dilation)
-
-        # One grouped convolution applies each sample's own filters to that sample.
-        batch_size = x.shape[0]
-        grouped = x.reshape(1, batch_size * self.in_channels, *x.shape[2:])
-        weight = weight.reshape(batch_size * self.out_channels, self.in_channels, *self.kernel_size)
-        out = F.conv2d(grouped, weight, None, self.stride, padding, self.dilation, groups=batch_size)
-        out = out.view(batch_size, self.out_channels, *out.shape[2:])
-        if bias is not None:
-            out = out + bias.view(1, -1, 1, 1)
-        return out
+        weight = torch.einsum("oik,bkhw->boihw", self.coefficients, psi)  # (B or 1, C_out, C_in, kh, kw)
+        return per_sample_conv2d(x, weight, self.bias, self.stride, padding, self.dilation)
 
     def _decomposed(self, x: Tensor, psi: Tensor, padding: tuple[int, int]) -> Tensor:
         """Convolve every input channel with every basis, then mix the C_in * K maps with a 1x1 convolution.
@@ -223,7 +249,7 @@ class StochasticBasisConv2d(StochasticModule):
 
         # Per-batch latents give one set of bases for the whole batch.
         psi = self.basis_generator(self.distinct_latents(z))  # (B or 1, K, kh, kw)
-        x, padding = self._pad(x)
+        x, padding = pad_input(x, self.padding, self.padding_mode)
 
         path = self.compute
         if path == "auto":
