@@ -2,6 +2,15 @@
 
 from bgan_lightning.data.base import ConditionalImageDataModule, ConditionFolderDataset
 from bgan_lightning.data.image_files import InvalidImageError
+from bgan_lightning.data.paired import PairedImageDataset
+from bgan_lightning.data.paired_datamodule import PairedImageDataModule
 from bgan_lightning.data.transforms import PairTransform
 
-__all__ = ["ConditionFolderDataset", "ConditionalImageDataModule", "InvalidImageError", "PairTransform"]
+__all__ = [
+    "ConditionFolderDataset",
+    "ConditionalImageDataModule",
+    "InvalidImageError",
+    "PairTransform",
+    "PairedImageDataModule",
+    "PairedImageDataset",
+]

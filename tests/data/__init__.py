@@ -1,0 +1,42 @@
+"""Helpers that write small image folders for the data tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def gradient(width: int, height: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """A (height, width, channels) uint8 image with distinct, seeded pixel values."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
+
+
+def save(array: np.ndarray, path: Path, mode: str | None = None) -> Path:
+    """Write a uint8 array as an image file (format from the suffix), creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    Image.fromarray(array, mode=mode).save(path)
+    return path
+
+
+def write_side_by_side(folder: Path, names: list[str], size: int = 8, same_halves: bool = False) -> list[Path]:
+    """Write side-by-side pairs (2 * size wide, size high): left half value 64, right half 192.
+
+    With ``same_halves`` both halves are the same seeded noise image instead, so any misaligned crop or flip
+    between them shows.
+    """
+    paths = []
+    for index, name in enumerate(names):
+        if same_halves:
+            half = gradient(size, size, seed=index)
+            array = np.concatenate([half, half], axis=1)
+        else:
+            array = np.concatenate(
+                [np.full((size, size, 3), 64, np.uint8), np.full((size, size, 3), 192, np.uint8)], axis=1
+            )
+        paths.append(save(array, folder / name))
+    return paths
