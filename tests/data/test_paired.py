@@ -336,7 +336,7 @@ def test_real_facades_labels_to_photo():
     assert item["A"].shape == item["B"].shape == (3, 256, 256)
     # BtoA: the condition is the right half (the label map) of the 512x256 file, unchanged at 256x256.
     with Image.open(item["path"]) as image:
-        pixels = torch.from_numpy(np.asarray(image.convert("RGB"))).permute(2, 0, 1).float() / 127.5 - 1
+        pixels = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).float() / 127.5 - 1
     assert torch.equal(item["A"], pixels[:, :, 256:]) and torch.equal(item["B"], pixels[:, :, :256])
 
 
