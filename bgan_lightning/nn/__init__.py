@@ -1,6 +1,7 @@
-"""Stochastic layers: basis generators, stochastic basis convolutions, filter generators and latent control."""
+"""Stochastic layers: basis generators, stochastic basis convolutions, filter generators, conversion, latents."""
 
 from bgan_lightning.nn.basis_generator import BasisGenerator
+from bgan_lightning.nn.basisify import BasisifyReport, ConvertedLayer, SkippedLayer, basisify, low_rank_fit
 from bgan_lightning.nn.filter_generator_conv import FilterGeneratorConv2d
 from bgan_lightning.nn.latent import (
     LatentSource,
@@ -14,12 +15,17 @@ from bgan_lightning.nn.stochastic_conv_transpose import StochasticBasisConvTrans
 
 __all__ = [
     "BasisGenerator",
+    "BasisifyReport",
+    "ConvertedLayer",
     "FilterGeneratorConv2d",
     "LatentSource",
+    "SkippedLayer",
     "StochasticBasisConv2d",
     "StochasticBasisConvTranspose2d",
     "StochasticModule",
+    "basisify",
     "last_latents",
     "latent_control",
+    "low_rank_fit",
     "stochastic_modules",
 ]

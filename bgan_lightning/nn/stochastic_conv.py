@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-from bgan_lightning.nn.basis_generator import BasisGenerator
+from bgan_lightning.nn.basis_generator import BasisGenerator, build_basis_generator, check_bases
 from bgan_lightning.nn.compute_path import autocast_state, check_compute, choose_path
 from bgan_lightning.nn.latent import StochasticModule
 
@@ -84,6 +84,9 @@ class StochasticBasisConv2d(StochasticModule):
         num_bases: Number K of basis elements.
         latent_dim: Size of the latent ``z``.
         hidden_dim: Width of the basis generator's hidden layer.
+        mean_basis: Whether the basis generator learns a mean basis that the sampled bases vary around.
+        basis_generator: A :class:`BasisGenerator` to use instead of a new one (several layers may share one);
+            it must have this layer's kernel_size, num_bases and latent_dim.
         compute: ``"grouped"`` builds the filters (B, C_out, C_in, kh, kw) and runs one grouped convolution;
             ``"decomposed"`` convolves each input channel with the K bases (depthwise) and mixes the C_in * K
             maps with a 1x1 convolution by the coefficients (C_out, C_in * K). Both are exact. ``"auto"``
@@ -110,6 +113,8 @@ class StochasticBasisConv2d(StochasticModule):
         num_bases: int = 7,
         latent_dim: int = 64,
         hidden_dim: int = 64,
+        mean_basis: bool = False,
+        basis_generator: BasisGenerator | None = None,
         compute: str = "auto",
     ) -> None:
         super().__init__(latent_dim)
@@ -133,7 +138,9 @@ class StochasticBasisConv2d(StochasticModule):
         self.compute = check_compute(compute)
         self.last_compute: str | None = None
 
-        self.basis_generator = BasisGenerator(num_bases, self.kernel_size, latent_dim, hidden_dim)
+        self.basis_generator = build_basis_generator(
+            type(self).__name__, basis_generator, num_bases, self.kernel_size, latent_dim, hidden_dim, mean_basis
+        )
         self.coefficients = nn.Parameter(torch.empty(out_channels, in_channels, num_bases))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -174,7 +181,7 @@ class StochasticBasisConv2d(StochasticModule):
 
     def sample_filters(self, z: Tensor) -> Tensor:
         """Build filters (B, C_out, C_in, kh, kw) from latents z (B, latent_dim)."""
-        psi = self.basis_generator(z)  # (B, K, kh, kw)
+        psi = check_bases(type(self).__name__, self.basis_generator(z), self.num_bases, self.kernel_size)
         return torch.einsum("oik,bkhw->boihw", self.coefficients, psi)
 
     def _grouped(self, x: Tensor, psi: Tensor, padding: tuple[int, int]) -> Tensor:
@@ -249,6 +256,7 @@ class StochasticBasisConv2d(StochasticModule):
 
         # Per-batch latents give one set of bases for the whole batch.
         psi = self.basis_generator(self.distinct_latents(z))  # (B or 1, K, kh, kw)
+        psi = check_bases(type(self).__name__, psi, self.num_bases, self.kernel_size)
         x, padding = pad_input(x, self.padding, self.padding_mode)
 
         path = self.compute

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-from bgan_lightning.nn.basis_generator import BasisGenerator
+from bgan_lightning.nn.basis_generator import BasisGenerator, build_basis_generator, check_bases
 from bgan_lightning.nn.latent import StochasticModule
 
 
@@ -37,6 +37,9 @@ class StochasticBasisConvTranspose2d(StochasticModule):
         num_bases: Number K of basis elements.
         latent_dim: Size of the latent ``z``.
         hidden_dim: Width of the basis generator's hidden layer.
+        mean_basis: Whether the basis generator learns a mean basis that the sampled bases vary around.
+        basis_generator: A :class:`BasisGenerator` to use instead of a new one (several layers may share one);
+            it must have this layer's kernel_size, num_bases and latent_dim.
 
     Shape:
         - Input: (B, C_in, H, W); optional ``z`` of shape (B, latent_dim) or (latent_dim,).
@@ -59,6 +62,8 @@ class StochasticBasisConvTranspose2d(StochasticModule):
         num_bases: int = 7,
         latent_dim: int = 64,
         hidden_dim: int = 64,
+        mean_basis: bool = False,
+        basis_generator: BasisGenerator | None = None,
     ) -> None:
         super().__init__(latent_dim)
         if groups != 1:
@@ -88,7 +93,9 @@ class StochasticBasisConvTranspose2d(StochasticModule):
                     f"dilation {self.dilation}; lower output_padding."
                 )
 
-        self.basis_generator = BasisGenerator(num_bases, self.kernel_size, latent_dim, hidden_dim)
+        self.basis_generator = build_basis_generator(
+            type(self).__name__, basis_generator, num_bases, self.kernel_size, latent_dim, hidden_dim, mean_basis
+        )
         self.coefficients = nn.Parameter(torch.empty(in_channels, out_channels, num_bases))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -123,7 +130,7 @@ class StochasticBasisConvTranspose2d(StochasticModule):
 
     def sample_filters(self, z: Tensor) -> Tensor:
         """Build filters (B, C_in, C_out, kh, kw) from latents z (B, latent_dim)."""
-        psi = self.basis_generator(z)  # (B, K, kh, kw)
+        psi = check_bases(type(self).__name__, self.basis_generator(z), self.num_bases, self.kernel_size)
         return torch.einsum("iok,bkhw->biohw", self.coefficients, psi)
 
     def _output_padding(self, x: Tensor, output_size: Sequence[int] | None) -> tuple[int, int]:
