@@ -40,3 +40,17 @@ def write_side_by_side(folder: Path, names: list[str], size: int = 8, same_halve
             )
         paths.append(save(array, folder / name))
     return paths
+
+
+def write_pix2pix_archive(archive: Path, name: str, splits: tuple[str, ...], pairs: int = 2, size: int = 8) -> Path:
+    """Build ``archive`` (.tar.gz) holding ``name/<split>/<i>.png`` side-by-side pairs, like the pix2pix server's."""
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as staging:
+        for split in splits:
+            write_side_by_side(Path(staging) / name / split, [f"{i}.png" for i in range(pairs)], size=size)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(Path(staging) / name, arcname=name)
+    return archive
