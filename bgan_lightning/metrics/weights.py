@@ -329,7 +329,7 @@ LPIPS_LINEAR_SHA256 = {
     ("vgg", "0.0"): "b9e4236260c3dd988fc79d2a48d645d885afcbb21f9fd595e6744cf7419b582c",
 }
 
-LPIPS_URL = "https://github.com/richzhang/PerceptualSimilarity/raw/v0.1/lpips/weights/v{version}/{net}.pth"
+LPIPS_URL = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v{version}/{net}.pth"
 
 WEIGHTS: dict[str, WeightSpec] = {
     "alexnet": WeightSpec(

