@@ -1,0 +1,67 @@
+"""The latent-input baseline: a generator fed a random code broadcast and concatenated to its input."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from bgan_lightning.networks.common import check_image_input
+from bgan_lightning.networks.sampling import Stage, StagedGenerator
+from bgan_lightning.nn import StochasticModule
+
+
+class LatentInputGenerator(StochasticModule, StagedGenerator):
+    """Wrap a generator so that it takes a condition plus a latent code, as "pix2pix + noise" and BicycleGAN.
+
+    Each sample draws ``z`` ~ N(0, I) of size ``latent_dim`` (8 by default), which is broadcast over the image
+    and concatenated to the condition along channels. The wrapper is itself a
+    :class:`bgan_lightning.nn.StochasticModule`, so :func:`bgan_lightning.nn.latent_control` seeds, shares or
+    sets its code like any stochastic layer, and the MSGAN and DSGAN regularizers read it from
+    ``last_latent``.
+
+    Args:
+        generator: The wrapped network, built with ``input_nc`` = condition channels + ``latent_dim``, for
+            example ``UnetGenerator(input_nc=3 + 8)``. In a LightningCLI config give it as a nested
+            ``class_path`` with ``init_args``.
+        latent_dim: Size of the latent code.
+
+    Attributes:
+        input_nc: Condition channels (the wrapped generator's ``input_nc`` minus ``latent_dim``).
+        output_nc: The wrapped generator's output channels.
+
+    Shape:
+        (B, input_nc, H, W) in [-1, 1] -> the wrapped generator's output, (B, output_nc, H, W).
+    """
+
+    def __init__(self, generator: nn.Module, latent_dim: int = 8) -> None:
+        super().__init__(latent_dim)
+        inner_nc = getattr(generator, "input_nc", None)
+        if inner_nc is None:
+            raise ValueError(
+                f"{type(generator).__name__} has no input_nc attribute; LatentInputGenerator needs it to tell the "
+                "condition channels from the latent channels."
+            )
+        if inner_nc <= latent_dim:
+            raise ValueError(
+                f"The wrapped generator takes {inner_nc} input channels, which leaves none for the condition after "
+                f"{latent_dim} latent channels; build it with input_nc = condition channels + {latent_dim}."
+            )
+        self.generator = generator
+        self.input_nc = inner_nc - latent_dim
+        self.output_nc = getattr(generator, "output_nc", None)
+
+    def check_input(self, x: Tensor) -> None:
+        check_image_input(x, type(self).__name__, self.input_nc, getattr(self.generator, "size_multiple", 1))
+
+    def _append_latent(self, x: Tensor) -> Tensor:
+        z = self.draw_latent(x.shape[0], x)  # (B, latent_dim)
+        code = z[:, :, None, None].expand(-1, -1, *x.shape[2:])
+        return torch.cat([x, code], dim=1)
+
+    def stages(self) -> list[Stage]:
+        # The latent enters at the input, so sample() shares nothing and repeats the condition first.
+        if isinstance(self.generator, StagedGenerator):
+            inner = self.generator.stages()
+        else:
+            inner = [Stage(self.generator, (self.generator,))]
+        return [Stage(self._append_latent, (self,)), *inner]
