@@ -269,7 +269,8 @@ def basisify(
             rank-K SVD fit described in the module docstring. If False, layers start from a fresh random
             initialisation.
         noise_scale: Initial ratio of the sampled part of the bases to the mean basis (root mean squares),
-            used with ``init_from_weights``.
+            used with ``init_from_weights``. With 0 a converted layer starts deterministic, and its basis
+            generator's hidden layer receives no gradient until the output layer has moved away from zero.
 
     Returns:
         A :class:`BasisifyReport`; ``print(report)`` shows a table.
