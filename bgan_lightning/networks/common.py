@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from bgan_lightning.nn import StochasticBasisConv2d, StochasticBasisConvTranspose2d
+from bgan_lightning.nn import FilterGeneratorConv2d, StochasticBasisConv2d, StochasticBasisConvTranspose2d
 
 NORMS = ("batch", "instance", "none")
 PADDING_TYPES = ("reflect", "replicate", "zero")
+STOCHASTIC_LAYERS = ("basis", "filter")
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -35,11 +36,27 @@ def conv_bias(norm: str) -> bool:
     return norm != "batch"
 
 
-def conv2d(stochastic: bool, *args, num_bases: int = 7, latent_dim: int = 64, hidden_dim: int = 64, **kwargs):
-    """Build an ``nn.Conv2d`` or, if ``stochastic``, a :class:`StochasticBasisConv2d` with the same arguments."""
-    if stochastic:
-        return StochasticBasisConv2d(*args, num_bases=num_bases, latent_dim=latent_dim, hidden_dim=hidden_dim, **kwargs)
-    return nn.Conv2d(*args, **kwargs)
+def conv2d(
+    stochastic: bool,
+    *args,
+    num_bases: int = 7,
+    latent_dim: int = 64,
+    hidden_dim: int = 64,
+    stochastic_layer: str = "basis",
+    **kwargs,
+) -> nn.Module:
+    """Build an ``nn.Conv2d`` or, if ``stochastic``, a stochastic conv with the same arguments.
+
+    ``stochastic_layer`` chooses :class:`StochasticBasisConv2d` (``"basis"``, BasisGAN) or
+    :class:`FilterGeneratorConv2d` (``"filter"``, the whole-filter generator of the paper's section 3, which
+    has no ``num_bases``).
+    """
+    check_choice("stochastic_layer", stochastic_layer, STOCHASTIC_LAYERS)
+    if not stochastic:
+        return nn.Conv2d(*args, **kwargs)
+    if stochastic_layer == "filter":
+        return FilterGeneratorConv2d(*args, latent_dim=latent_dim, hidden_dim=hidden_dim, **kwargs)
+    return StochasticBasisConv2d(*args, num_bases=num_bases, latent_dim=latent_dim, hidden_dim=hidden_dim, **kwargs)
 
 
 def conv_transpose2d(

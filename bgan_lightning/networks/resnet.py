@@ -34,6 +34,8 @@ class ResnetBlock(nn.Module):
         num_bases: Basis elements K of the stochastic convs.
         latent_dim: Latent size of the stochastic convs.
         hidden_dim: Hidden width of their basis generators.
+        stochastic_layer: ``"basis"`` (:class:`bgan_lightning.nn.StochasticBasisConv2d`) or ``"filter"``
+            (:class:`bgan_lightning.nn.FilterGeneratorConv2d`).
 
     Shape:
         (B, dim, H, W) -> (B, dim, H, W).
@@ -50,9 +52,15 @@ class ResnetBlock(nn.Module):
         num_bases: int = 7,
         latent_dim: int = 64,
         hidden_dim: int = 64,
+        stochastic_layer: str = "basis",
     ) -> None:
         super().__init__()
-        basis = {"num_bases": num_bases, "latent_dim": latent_dim, "hidden_dim": hidden_dim}
+        basis = {
+            "num_bases": num_bases,
+            "latent_dim": latent_dim,
+            "hidden_dim": hidden_dim,
+            "stochastic_layer": stochastic_layer,
+        }
 
         pad, conv_padding = padding_layers(padding_type, 1)
         head = [*pad, conv2d(stochastic[0], dim, dim, 3, padding=conv_padding, bias=bias, **basis)]
@@ -108,6 +116,10 @@ class ResnetGenerator(StagedGenerator):
         padding_type: ``"reflect"``, ``"replicate"`` or ``"zero"`` padding in the residual blocks.
         n_downsampling: Stride-2 convs (2 in pix2pix); inputs must be multiples of ``2**n_downsampling``.
         bias: Whether convs carry a bias; None follows pix2pix (a bias unless followed by batch norm).
+        output_layer: End with the 7x7 conv and tanh; pix2pixHD's local enhancer drops them.
+        stochastic_layer: ``"basis"`` (BasisGAN) or ``"filter"``: whole filters generated from the latent
+            (:class:`bgan_lightning.nn.FilterGeneratorConv2d`, the paper's section 3 baseline, with
+            ``hidden_dim * C * C * 9`` weights per layer).
 
     Shape:
         (B, input_nc, H, W) in [-1, 1] -> (B, output_nc, H, W) in [-1, 1], H and W multiples of
@@ -130,6 +142,7 @@ class ResnetGenerator(StagedGenerator):
         n_downsampling: int = 2,
         bias: bool | None = None,
         output_layer: bool = True,
+        stochastic_layer: str = "basis",
     ) -> None:
         super().__init__()
         check_choice("stochastic", stochastic, STOCHASTIC_MODES)
@@ -155,7 +168,18 @@ class ResnetGenerator(StagedGenerator):
         width = ngf * 2**n_downsampling
         flags = {"off": (False, False), "alternate": (False, True), "all": (True, True)}[stochastic]
         self.blocks = nn.ModuleList(
-            ResnetBlock(width, padding_type, norm, use_dropout, flags, use_bias, num_bases, latent_dim, hidden_dim)
+            ResnetBlock(
+                width,
+                padding_type,
+                norm,
+                use_dropout,
+                flags,
+                use_bias,
+                num_bases,
+                latent_dim,
+                hidden_dim,
+                stochastic_layer,
+            )
             for _ in range(n_blocks)
         )
 

@@ -110,3 +110,16 @@ def test_stochastic_autoencoder_maps_image_to_image():
     assert autoencoder.input_nc == autoencoder.output_nc == 3
     assert len(stochastic_modules(autoencoder)) == 1
     check_forward_backward(autoencoder, torch.randn(2, 3, 8, 8))
+
+
+def test_filter_generator_baseline():
+    torch.manual_seed(0)
+    generator = tiny(stochastic="alternate", stochastic_layer="filter")
+    layers = stochastic_modules(generator)
+    assert [type(m).__name__ for _, m in layers] == ["FilterGeneratorConv2d", "FilterGeneratorConv2d"]
+    # The filter generator's output layer holds hidden_dim * C * C * 9 weights (+ biases) per conv.
+    assert count_parameters(layers[0][1]) == (8 * 8 + 8) + (8 + 1) * 16 * 16 * 9 + 16
+    check_forward_backward(generator, torch.randn(2, 3, 8, 8))
+    check_sample_contract(generator, torch.randn(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"^Invalid stochastic_layer 'mlp'; expected one of \('basis', 'filter'\)\.$"):
+        tiny(stochastic="alternate", stochastic_layer="mlp")
