@@ -2,9 +2,9 @@
 
 Built-in datasets are generated from a seed on first use. Each lives in its own folder under the cache root,
 named after its parameters, with a ``manifest.json`` recording them. A dataset is built in a hidden
-temporary folder beside its final place and renamed into place when complete, so an interrupted build never
-leaves a half-written dataset behind, and two processes building at once (for example the ranks of a DDP run)
-both end up reading one complete copy.
+temporary folder beside its final place and renamed into place when complete, so an interrupted build leaves
+no half-written dataset behind. When two processes build at once (for example the ranks of a DDP run), the
+first rename wins and both read that complete copy.
 
 The cache root is, in order of precedence: the ``cache_dir`` argument, the ``BGAN_DATA_DIR`` environment
 variable, and ``~/.cache/bgan_lightning/datasets``.
@@ -112,7 +112,7 @@ class InMemoryPairs(Dataset):
         conditions: (N, C_a, H, W) float32 in [-1, 1].
         targets: (N, C_b, H, W) float32 in [-1, 1].
         names: N item names, returned under ``"path"``.
-        flip: Mirror every image of an item left to right with probability 0.5 (training augmentation); the
+        flip: Mirror every image of an item left to right with probability 0.5 (training augmentation). The
             draw comes from torch's global generator, which DataLoader seeds per worker.
         extras: More per-item tensors with N rows; those with the image's height and width as their last two
             dimensions are flipped with the images.

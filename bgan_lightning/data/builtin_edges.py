@@ -1,9 +1,9 @@
 """A small edges-to-photo dataset built from the photographs that scikit-image ships, for the quickstart.
 
-Each pair is a square patch of one of scikit-image's sample photographs (an astronaut, a cat, a coffee cup, a
-rocket launch, a motorcycle, a Hubble deep field and a stained tissue section), resized to ``size`` pixels,
-and its Canny edge map drawn as black lines on white, like the pix2pix edges2shoes set. No download is
-needed: the photographs are files inside the installed scikit-image package.
+Each pair is a square patch of one of scikit-image's sample photographs, resized to ``size`` pixels, with
+its Canny edge map drawn as black lines on white, like the pix2pix edges2shoes set. The photographs show an
+astronaut, a cat, a coffee cup, a rocket launch, a motorcycle, a Hubble deep field and a stained tissue
+section. They are files inside the installed scikit-image package, so no download is needed.
 
 Splits come from separate parts of every photograph, so no validation or test patch overlaps a training patch:
 the left three quarters of each photo give the training patches, the top and bottom halves of its right

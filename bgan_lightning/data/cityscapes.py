@@ -86,7 +86,7 @@ def find_cityscapes_split(root: str | Path, split: str, use_instance: bool = Tru
     """List the frames of one split, sorted by name, or return None when the split is absent.
 
     Raises:
-        FileNotFoundError: ``root`` is missing, the split is ``train`` and absent, or a split holds no label
+        FileNotFoundError: ``root`` is missing, the split is ``train`` and absent, or a split contains no label
             files; the message shows the expected layout.
         ValueError: Frames lack a photo or an instance file (the first few are listed).
     """
@@ -101,7 +101,7 @@ def find_cityscapes_split(root: str | Path, split: str, use_instance: bool = Tru
 
     frames = find_label_files(labels_dir, use_instance)
     if not frames:
-        raise FileNotFoundError(f"{labels_dir} holds no *{LABEL_SUFFIX} files. {cityscapes_layout(root)}")
+        raise FileNotFoundError(f"{labels_dir} contains no *{LABEL_SUFFIX} files. {cityscapes_layout(root)}")
 
     paired, missing = [], []
     for frame in frames:
@@ -165,7 +165,7 @@ def check_frames(
 class CityscapesDataset(Dataset):
     """Cityscapes frames as ``{"A": (label_nc [+ 1], H, W), "B": (3, H, W), "path": str}``.
 
-    ``"A"`` holds 0 and 1 (one-hot classes, then the instance-boundary channel when instances are used);
+    ``"A"`` contains 0 and 1 (one-hot classes, then the instance-boundary channel when instances are used);
     ``"B"`` is the photo in [-1, 1]; ``"path"`` is the label file. Frames without a photo (prediction on
     label maps alone) have no ``"B"``.
 
@@ -284,5 +284,5 @@ class CityscapesDataModule(ConditionalImageDataModule):
             raise FileNotFoundError(f"Prediction folder {folder} does not exist; set predict_dir to label maps.")
         frames = find_label_files(folder, self.use_instance)
         if not frames:
-            raise FileNotFoundError(f"Prediction folder {folder} holds no *{LABEL_SUFFIX} files.")
+            raise FileNotFoundError(f"Prediction folder {folder} contains no *{LABEL_SUFFIX} files.")
         return self._dataset_of(frames, train=False, where=folder)

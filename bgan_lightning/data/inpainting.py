@@ -1,9 +1,9 @@
 """Face inpainting: a square hole is cut out of each face and the model fills it in.
 
 Each image is centre-cropped to a square and resized to ``image_size`` (256 by default). A square mask of
-``mask_size`` pixels (128 by default) sits at the centre, or at a given position; during training it can move
-by a random offset of up to ``mask_jitter`` pixels in each direction, while validation, test and prediction
-always use the fixed position. The condition stacks the masked image and the mask:
+``mask_size`` pixels (128 by default) sits at the centre or at a given position. During training it can move
+by a random offset of up to ``mask_jitter`` pixels in each direction. Validation, test and prediction always
+use the fixed position. The condition stacks the masked image and the mask:
 
 - ``"A"``: (C + 1, H, W) in [-1, 1]: the image with the hole's pixels set to 0, then a mask channel that is 1
   inside the hole and -1 outside;
@@ -292,7 +292,7 @@ class InpaintingDataModule(ConditionalImageDataModule):
         """Return the image files of each split (``train``, ``val``, ``test``); ``val`` may be empty.
 
         Raises:
-            FileNotFoundError: The folder is missing or holds no images.
+            FileNotFoundError: The folder is missing or contains no images.
             ValueError: The folder has no more images than ``num_test``, or the split file is invalid.
         """
         if self._splits is not None:
@@ -301,14 +301,14 @@ class InpaintingDataModule(ConditionalImageDataModule):
             raise FileNotFoundError(f"Image folder {self.root} does not exist; give a folder of face images.")
         files = list_images(self.root)
         if not files:
-            raise FileNotFoundError(f"Image folder {self.root} holds no JPEG, PNG, BMP or WebP images.")
+            raise FileNotFoundError(f"Image folder {self.root} contains no JPEG, PNG, BMP or WebP images.")
 
         if self.split_file is not None:
             self._splits = read_split_file(self.split_file, files)
         elif len(files) <= self.num_test:
             raise ValueError(
-                f"Image folder {self.root} holds {len(files)} images, not more than num_test={self.num_test}, so none "
-                "would be left for training; lower num_test or give a split_file."
+                f"Image folder {self.root} contains {len(files)} images, not more than num_test={self.num_test}, "
+                "so none would be left for training; lower num_test or give a split_file."
             )
         else:
             cut = len(files) - self.num_test
@@ -342,5 +342,5 @@ class InpaintingDataModule(ConditionalImageDataModule):
             raise FileNotFoundError(f"Prediction folder {folder} does not exist; set predict_dir to a folder of faces.")
         files = list_images(folder)
         if not files:
-            raise FileNotFoundError(f"Prediction folder {folder} holds no JPEG, PNG, BMP or WebP images.")
+            raise FileNotFoundError(f"Prediction folder {folder} contains no JPEG, PNG, BMP or WebP images.")
         return self._dataset_of(files, train=False)

@@ -1,6 +1,6 @@
 """Label-map conditions as pix2pixHD uses them: one-hot class maps plus an optional instance-boundary channel.
 
-A label image holds one integer class id per pixel; an instance image holds one integer instance id per pixel
+A label image stores one integer class id per pixel, and an instance image one integer instance id per pixel
 (Cityscapes stores ``class_id * 1000 + index`` for countable objects and the class id elsewhere). The condition
 given to the generator is the one-hot encoding of the classes, and, when instances are used, one more channel
 that is 1 on instance boundaries, so that neighbouring objects of one class stay apart.
@@ -35,11 +35,11 @@ def check_label_range(labels: np.ndarray, label_nc: int, path: Path | str) -> No
     low, high = int(labels.min()), int(labels.max())
     if high >= label_nc:
         raise ValueError(
-            f"Label map {path} holds class id {high}, but label_nc={label_nc} allows ids 0..{label_nc - 1}; "
+            f"Label map {path} contains class id {high}, but label_nc={label_nc} allows ids 0..{label_nc - 1}; "
             f"set label_nc to at least {high + 1} or fix the label file."
         )
     if low < 0:
-        raise ValueError(f"Label map {path} holds negative class id {low}; class ids must be 0..{label_nc - 1}.")
+        raise ValueError(f"Label map {path} contains negative class id {low}; class ids must be 0..{label_nc - 1}.")
 
 
 def one_hot_labels(labels: np.ndarray, label_nc: int, path: Path | str = "<array>") -> Tensor:
@@ -68,7 +68,7 @@ def instance_boundaries(instances: np.ndarray) -> Tensor:
     """Mark the pixels that touch another instance.
 
     A pixel is a boundary pixel if any of its four neighbours (up, down, left, right) has a different instance
-    id; pixels at the image border are compared only with the neighbours that exist.
+    id. Pixels at the image border are compared only with the neighbours that exist.
 
     Args:
         instances: (H, W) integer array of instance ids.
@@ -101,7 +101,7 @@ def resize_nearest(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """
     if (ids.shape[1], ids.shape[0]) == tuple(size):
         return ids.astype(np.int64, copy=False)
-    # Mode "I" holds 32-bit signed integers, enough for Cityscapes instance ids (class * 1000 + index).
+    # Mode "I" stores 32-bit signed integers, enough for Cityscapes instance ids (class * 1000 + index).
     image = Image.fromarray(ids.astype(np.int32), mode="I")
     return np.asarray(image.resize(tuple(size), Image.Resampling.NEAREST)).astype(np.int64)
 

@@ -1,10 +1,10 @@
 """``multimodal_shapes``: a built-in dataset whose conditional distribution has exactly M known modes.
 
-Each condition is the one-pixel outline of a random convex shape (circle, square, triangle, diamond or
-hexagon, at a random position, size and rotation); its target is the same shape filled with one of M palette
-colours, chosen uniformly and independently of the shape, on a fixed background. So for every condition the
-correct outputs are exactly the M fillings, each with probability 1/M, and a metric can count how many of the
-M modes a model produces for one input by classifying the colour inside the shape.
+Each condition is the one-pixel outline of a random convex shape: a circle, square, triangle, diamond or
+hexagon at a random position, size and rotation. Its target is the same shape filled with one of M palette
+colours on a fixed background, the colour chosen uniformly and independently of the shape. So for every
+condition the correct outputs are exactly the M fillings, each with probability 1/M. A metric can count how
+many of the M modes a model produces for one input by classifying the colour inside the shape.
 
 Batches carry, besides ``"A"``, ``"B"`` and ``"path"``:
 
@@ -84,7 +84,7 @@ def shape_region(kind: str, size: int, centre: tuple[float, float], radius: floa
     angles = start + angle + 2 * math.pi * np.arange(num_vertices) / num_vertices
     vertices = np.stack([np.cos(angles), np.sin(angles)], axis=1) * radius
 
-    # A convex polygon with counter-clockwise vertices holds the points left of (or on) every edge.
+    # A convex polygon with counter-clockwise vertices contains the points left of (or on) every edge.
     inside = np.ones((size, size), dtype=bool)
     for (x0, y0), (x1, y1) in zip(vertices, np.roll(vertices, -1, axis=0)):
         inside &= (x1 - x0) * (dy - y0) - (y1 - y0) * (dx - x0) >= 0

@@ -166,7 +166,7 @@ class SingleFolderDataModule(ConditionalImageDataModule):
 
         Raises:
             FileNotFoundError: ``root`` is missing, or has neither ``train/`` nor images, or a split folder
-                holds no images; the message shows the expected layout.
+                contains no images; the message shows the expected layout.
         """
         if not self.root.is_dir():
             raise FileNotFoundError(f"Data folder {self.root} does not exist. {single_folder_layout(self.root)}")
@@ -182,7 +182,7 @@ class SingleFolderDataModule(ConditionalImageDataModule):
         files = list_images(folder)
         if not files:
             raise FileNotFoundError(
-                f"{folder} holds no JPEG, PNG, BMP or WebP images. {single_folder_layout(self.root)}"
+                f"{folder} contains no JPEG, PNG, BMP or WebP images. {single_folder_layout(self.root)}"
             )
         return files
 

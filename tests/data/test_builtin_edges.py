@@ -28,7 +28,7 @@ def test_cache_root_precedence(tmp_path, monkeypatch):
     assert str(builtin_data_dir()).endswith(".cache/bgan_lightning/datasets")
 
 
-def test_cached_dataset_builds_once_and_reuses(tmp_path):
+def test_cache_builds_once(tmp_path):
     calls = []
 
     def build(folder):
@@ -44,7 +44,7 @@ def test_cached_dataset_builds_once_and_reuses(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["toy"]
 
 
-def test_failed_build_leaves_nothing_behind(tmp_path):
+def test_cache_failed_build_cleans_up(tmp_path):
     def build(folder):
         (folder / "half.txt").write_text("x")
         raise OSError("disk full")
@@ -55,7 +55,7 @@ def test_failed_build_leaves_nothing_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_folder_without_manifest_or_with_other_parameters_is_refused(tmp_path):
+def test_cache_rejects_bad_manifest(tmp_path):
     (tmp_path / "bare").mkdir()
     cached_dataset("toy", {"seed": 1}, lambda folder: None, tmp_path)
 
@@ -65,7 +65,7 @@ def test_folder_without_manifest_or_with_other_parameters_is_refused(tmp_path):
         cached_dataset("toy", {"seed": 2}, lambda folder: None, tmp_path)
 
 
-def test_edges_folder_has_pix2pix_layout_with_binary_edges(tmp_path):
+def test_edges_folder_layout(tmp_path):
     folder = edges_to_photo_folder(**SMALL, cache_dir=tmp_path)
 
     counts = {split: len(list((folder / split).glob("*.png"))) for split in ("train", "val", "test")}
@@ -76,7 +76,7 @@ def test_edges_folder_has_pix2pix_layout_with_binary_edges(tmp_path):
     assert (pair[:, :32] == 0).any()
 
 
-def test_edges_generation_is_deterministic_by_seed(tmp_path):
+def test_edges_deterministic_by_seed(tmp_path):
     first = edges_to_photo_folder(**SMALL, seed=3, cache_dir=tmp_path / "a")
     again = edges_to_photo_folder(**SMALL, seed=3, cache_dir=tmp_path / "b")
     other = edges_to_photo_folder(**SMALL, seed=4, cache_dir=tmp_path / "a")
@@ -88,7 +88,7 @@ def test_edges_generation_is_deterministic_by_seed(tmp_path):
     assert not np.array_equal(read(first), read(other))
 
 
-def test_edges_second_use_reuses_the_files(tmp_path):
+def test_edges_second_use_reuses(tmp_path):
     folder = edges_to_photo_folder(**SMALL, cache_dir=tmp_path)
     stamp = (folder / "train" / "00000.png").stat().st_mtime_ns
 
@@ -124,15 +124,19 @@ def test_edges_datamodule_batches(tmp_path):
 
     assert (datamodule.dataset_name, datamodule.input_nc, datamodule.output_nc) == ("edges2photo", 3, 3)
     assert (datamodule.load_size, datamodule.crop_size) == (32, 32)
-    assert batch["A"].shape == (4, 3, 32, 32) and batch["B"].shape == (4, 3, 32, 32)
+    assert batch["A"].shape == (4, 3, 32, 32)
+    assert batch["B"].shape == (4, 3, 32, 32)
     assert batch["A"].dtype == batch["B"].dtype == torch.float32
-    assert batch["A"].min() >= -1 and batch["A"].max() <= 1
-    assert batch["B"].min() >= -1 and batch["B"].max() <= 1
-    assert len(datamodule.train_dataset) == 6 and len(datamodule.val_dataset) == 2
+    assert batch["A"].min() >= -1
+    assert batch["A"].max() <= 1
+    assert batch["B"].min() >= -1
+    assert batch["B"].max() <= 1
+    assert len(datamodule.train_dataset) == 6
+    assert len(datamodule.val_dataset) == 2
     assert batch["path"][0].endswith(".png")
 
 
-def test_edges_datamodule_single_channel_and_test_split(tmp_path):
+def test_edges_single_channel_test_split(tmp_path):
     datamodule = EdgesToPhotoDataModule(**SMALL, input_nc=1, batch_size=2, cache_dir=tmp_path)
     datamodule.setup("test")
 
@@ -143,7 +147,7 @@ def test_edges_datamodule_single_channel_and_test_split(tmp_path):
     assert set(batch["A"].unique().tolist()) <= {-1.0, 1.0}
 
 
-def test_flip_mirrors_condition_target_and_spatial_extras_together():
+def test_flip_mirrors_spatial_keys():
     torch.manual_seed(0)
     conditions = torch.arange(8.0).reshape(1, 1, 2, 4)
     pairs = InMemoryPairs(conditions, conditions + 10, ["a"], flip=True, extras={"mode": torch.tensor([2])})

@@ -58,20 +58,22 @@ def small(root, **kwargs):
     return CityscapesDataModule(root, **{**options, **kwargs})
 
 
-def test_batches_hold_one_hot_labels_boundaries_and_photos(cityscapes):
+def test_cityscapes_batch_contents(cityscapes):
     datamodule = small(cityscapes)
     datamodule.setup("fit")
 
     batch = next(iter(datamodule.train_dataloader()))
 
     assert (datamodule.input_nc, datamodule.output_nc, datamodule.dataset_name) == (36, 3, "cityscapes")
-    assert batch["A"].shape == (2, 36, 4, 8) and batch["B"].shape == (2, 3, 4, 8)
+    assert batch["A"].shape == (2, 36, 4, 8)
+    assert batch["B"].shape == (2, 3, 4, 8)
     assert set(batch["A"].unique().tolist()) == {0.0, 1.0}
     assert torch.equal(batch["A"][:, :35].sum(1), torch.ones(2, 4, 8))
-    assert len(datamodule.train_dataset) == 3 and len(datamodule.val_dataset) == 1
+    assert len(datamodule.train_dataset) == 3
+    assert len(datamodule.val_dataset) == 1
 
 
-def test_labels_boundaries_and_photo_stay_aligned_under_flips(cityscapes):
+def test_flip_keeps_maps_aligned(cityscapes):
     datamodule = small(cityscapes)
     datamodule.setup("fit")
     torch.manual_seed(0)
@@ -92,18 +94,19 @@ def test_labels_boundaries_and_photo_stay_aligned_under_flips(cityscapes):
     assert car_on_left == {False, True}
 
 
-def test_evaluation_items_are_deterministic_and_test_uses_val(cityscapes):
+def test_eval_deterministic_on_val(cityscapes):
     datamodule = small(cityscapes)
     datamodule.setup("test")
 
     first, again = datamodule.test_dataset[0], datamodule.test_dataset[0]
 
-    assert torch.equal(first["A"], again["A"]) and torch.equal(first["B"], again["B"])
+    assert torch.equal(first["A"], again["A"])
+    assert torch.equal(first["B"], again["B"])
     assert first["path"].endswith("gtFine/val/frankfurt/frankfurt_000000_000010_gtFine_labelIds.png")
     assert torch.equal(first["A"][:35].argmax(0)[:, :4], torch.full((4, 4), 7))
 
 
-def test_without_instances_the_condition_has_label_nc_channels(cityscapes):
+def test_without_instances_channels(cityscapes):
     datamodule = small(cityscapes, use_instance=False, label_nc=30)
     datamodule.setup("test")
 
@@ -111,27 +114,27 @@ def test_without_instances_the_condition_has_label_nc_channels(cityscapes):
     assert datamodule.test_dataset[0]["A"].shape == (30, 4, 8)
 
 
-def test_default_size_is_1024_by_512(cityscapes):
+def test_default_size_1024x512(cityscapes):
     datamodule = CityscapesDataModule(cityscapes, num_workers=0)
 
     assert datamodule._transform(train=False).resized_size((2048, 1024)) == (1024, 512)
 
 
-def test_label_at_label_nc_names_file_and_value_at_setup(cityscapes):
+def test_label_at_label_nc_at_setup(cityscapes):
     labels = np.full((HEIGHT, WIDTH), 35, dtype=np.uint8)
     bad = write_frame(cityscapes, "train", "bochum", 5, labels=labels)
 
-    with pytest.raises(ValueError, match=rf"Label map {bad} holds class id 35, but label_nc=35 allows ids 0\.\.34"):
+    with pytest.raises(ValueError, match=rf"Label map {bad} contains class id 35, but label_nc=35 allows ids 0\.\.34"):
         small(cityscapes).setup("fit")
 
     datamodule = small(cityscapes, verify_images=False)
     datamodule.setup("fit")
     index = [frame.label for frame in datamodule.train_dataset.frames].index(bad)
-    with pytest.raises(ValueError, match="holds class id 35, but label_nc=35"):
+    with pytest.raises(ValueError, match="contains class id 35, but label_nc=35"):
         datamodule.train_dataset[index]
 
 
-def test_missing_photo_and_instance_files_are_listed(cityscapes):
+def test_missing_photo_and_instance(cityscapes):
     write_frame(cityscapes, "train", "aachen", 7, photo=False)
     with pytest.raises(ValueError, match=r"1 frame\(s\) in .*gtFine/train have no photo in .*aachen_000000_000007"):
         find_cityscapes_split(cityscapes, "train")
@@ -142,14 +145,14 @@ def test_missing_photo_and_instance_files_are_listed(cityscapes):
     assert len(find_cityscapes_split(cityscapes, "val", use_instance=False)) == 2
 
 
-def test_photo_of_other_size_is_named(cityscapes):
+def test_photo_size_mismatch(cityscapes):
     write_frame(cityscapes, "train", "aachen", 9, size=(8, 4))
 
     with pytest.raises(InvalidImageError, match=r"differ in size: .*labelIds\.png 16x8, .*leftImg8bit\.png 8x4"):
         small(cityscapes).setup("fit")
 
 
-def test_missing_folders_show_the_layout(tmp_path):
+def test_missing_folders_show_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"Cityscapes folder .*nowhere does not exist\. Expected the original"):
         find_cityscapes_split(tmp_path / "nowhere", "train")
 
@@ -159,7 +162,7 @@ def test_missing_folders_show_the_layout(tmp_path):
     assert find_cityscapes_split(tmp_path / "empty", "test") is None
 
 
-def test_predict_on_label_maps_alone(cityscapes, tmp_path):
+def test_predict_label_maps_only(cityscapes, tmp_path):
     labels_only = tmp_path / "labels_only"
     write_frame(labels_only, "demo", "x", 1, photo=False)
     datamodule = small(cityscapes, predict_dir=labels_only)

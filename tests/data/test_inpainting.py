@@ -23,7 +23,7 @@ def as_tensor(image):
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 127.5 - 1
 
 
-def test_condition_is_masked_image_plus_mask_channel():
+def test_condition_masked_image_and_mask():
     image = torch.linspace(-1, 1, 3 * 4 * 4).reshape(3, 4, 4)
     mask = square_mask(4, 2, top=1, left=2)
 
@@ -36,7 +36,7 @@ def test_condition_is_masked_image_plus_mask_channel():
     assert torch.equal(condition[3], mask[0].float() * 2 - 1)
 
 
-def test_default_hole_is_centred_and_target_is_full_image(tmp_path):
+def test_default_hole_centred(tmp_path):
     files = write_faces(tmp_path / "faces", 1, size=(16, 16))
     dataset = InpaintingDataset(files, image_size=16, mask_size=8, train=False)
 
@@ -49,7 +49,7 @@ def test_default_hole_is_centred_and_target_is_full_image(tmp_path):
     assert torch.equal(item["A"], masked_condition(item["B"], expected_mask))
 
 
-def test_non_square_faces_are_centre_cropped_then_resized(tmp_path):
+def test_non_square_centre_cropped(tmp_path):
     files = write_faces(tmp_path / "faces", 1, size=(12, 20))
     dataset = InpaintingDataset(files, image_size=8, mask_size=4, train=False)
 
@@ -57,7 +57,7 @@ def test_non_square_faces_are_centre_cropped_then_resized(tmp_path):
     assert torch.equal(dataset[0]["B"], as_tensor(expected))
 
 
-def test_jitter_moves_the_hole_only_in_training(tmp_path):
+def test_jitter_only_in_training(tmp_path):
     files = write_faces(tmp_path / "faces", 1)
     torch.manual_seed(0)
     train = InpaintingDataset(files, image_size=16, mask_size=8, mask_jitter=3, train=True, flip=False)
@@ -84,7 +84,7 @@ def test_explicit_mask_position(tmp_path):
     assert int(item["mask"].sum()) == 16
 
 
-def test_last_images_are_the_test_split(tmp_path):
+def test_last_images_are_test(tmp_path):
     write_faces(tmp_path / "faces", 10)
     datamodule = InpaintingDataModule(
         tmp_path / "faces", image_size=16, mask_size=8, num_test=3, val_fraction=0.2, batch_size=2, num_workers=0
@@ -95,20 +95,23 @@ def test_last_images_are_the_test_split(tmp_path):
     batch = next(iter(datamodule.test_dataloader()))
 
     assert [path.name for path in datamodule.splits()["test"]] == ["000007.png", "000008.png", "000009.png"]
-    assert len(datamodule.train_dataset) == 6 and len(datamodule.val_dataset) == 1
-    assert batch["A"].shape == (2, 4, 16, 16) and batch["B"].shape == (2, 3, 16, 16)
-    assert batch["A"].min() >= -1 and batch["A"].max() <= 1
+    assert len(datamodule.train_dataset) == 6
+    assert len(datamodule.val_dataset) == 1
+    assert batch["A"].shape == (2, 4, 16, 16)
+    assert batch["B"].shape == (2, 3, 16, 16)
+    assert batch["A"].min() >= -1
+    assert batch["A"].max() <= 1
     assert (datamodule.input_nc, datamodule.output_nc, datamodule.load_size) == (4, 3, 16)
 
 
-def test_too_few_images_for_the_test_split(tmp_path):
+def test_too_few_images(tmp_path):
     write_faces(tmp_path / "faces", 3)
 
-    with pytest.raises(ValueError, match=r"holds 3 images, not more than num_test=4000.*lower num_test or give a"):
+    with pytest.raises(ValueError, match=r"contains 3 images, not more than num_test=4000.*lower num_test or give a"):
         InpaintingDataModule(tmp_path / "faces", image_size=16, mask_size=8, num_workers=0).setup("fit")
 
 
-def test_one_column_split_file_lists_the_test_images(tmp_path):
+def test_split_file_one_column(tmp_path):
     write_faces(tmp_path / "faces", 5)
     (tmp_path / "test.txt").write_text("# held out\n000001.jpg\n\n000003\n")
     datamodule = InpaintingDataModule(tmp_path / "faces", split_file=tmp_path / "test.txt", num_workers=0)
@@ -120,7 +123,7 @@ def test_one_column_split_file_lists_the_test_images(tmp_path):
     assert splits["val"] == []
 
 
-def test_celeba_partition_file(tmp_path):
+def test_split_file_celeba_partition(tmp_path):
     write_faces(tmp_path / "faces", 5)
     (tmp_path / "list_eval_partition.txt").write_text("000000.png 0\n000001.png 0\n000002.png 1\n000003.png 2\n")
     datamodule = InpaintingDataModule(
@@ -153,7 +156,7 @@ def test_split_file_errors(tmp_path):
         InpaintingDataModule(tmp_path / "faces", split_file=tmp_path / "missing.txt").splits()
 
 
-def test_predict_folder_uses_the_fixed_hole(tmp_path):
+def test_predict_fixed_hole(tmp_path):
     write_faces(tmp_path / "faces", 4)
     write_faces(tmp_path / "new", 2)
     datamodule = InpaintingDataModule(

@@ -18,7 +18,7 @@ from bgan_lightning.data.label_maps import (
 from bgan_lightning.data.transforms import PairParams
 
 
-def test_one_hot_puts_a_single_one_per_pixel_in_the_class_channel():
+def test_one_hot_marks_class_channel():
     labels = np.array([[0, 1], [2, 2]])
 
     one_hot = one_hot_labels(labels, label_nc=3)
@@ -29,19 +29,21 @@ def test_one_hot_puts_a_single_one_per_pixel_in_the_class_channel():
     assert torch.equal(one_hot.argmax(0), torch.from_numpy(labels))
 
 
-def test_label_at_label_nc_raises_with_file_and_value():
+def test_label_at_label_nc_raises():
     labels = np.array([[0, 5], [1, 2]])
 
-    with pytest.raises(ValueError, match=r"Label map city/a\.png holds class id 5, but label_nc=5 allows ids 0\.\.4"):
+    with pytest.raises(
+        ValueError, match=r"Label map city/a\.png contains class id 5, but label_nc=5 allows ids 0\.\.4"
+    ):
         one_hot_labels(labels, label_nc=5, path="city/a.png")
 
 
 def test_negative_label_raises():
-    with pytest.raises(ValueError, match="holds negative class id -1"):
+    with pytest.raises(ValueError, match="contains negative class id -1"):
         one_hot_labels(np.array([[-1, 0]]), label_nc=3)
 
 
-def test_instance_boundaries_mark_both_sides_of_every_four_neighbour_change():
+def test_instance_boundaries_both_sides():
     instances = np.array(
         [
             [1, 1, 1, 1],
@@ -64,7 +66,7 @@ def test_instance_boundaries_mark_both_sides_of_every_four_neighbour_change():
     assert torch.equal(edges[0], expected)
 
 
-def test_diagonal_neighbours_do_not_make_a_boundary():
+def test_diagonal_neighbours_no_boundary():
     instances = np.array([[1, 2], [3, 1]])
 
     # Every pixel has a different 4-neighbour here; a single-id map has none.
@@ -72,7 +74,7 @@ def test_diagonal_neighbours_do_not_make_a_boundary():
     assert instance_boundaries(np.full((3, 3), 7)).sum() == 0
 
 
-def test_nearest_resize_keeps_only_existing_ids():
+def test_nearest_resize_keeps_ids():
     ids = np.array([[0, 26000], [26001, 33]])
 
     resized = resize_nearest(ids, (5, 3))
@@ -88,7 +90,7 @@ def test_transform_ids_crops_then_flips():
     assert transform_ids(ids, params).tolist() == [[2, 1], [6, 5]]
 
 
-def test_load_label_condition_adds_boundary_channel(tmp_path):
+def test_load_condition_boundary_channel(tmp_path):
     labels = np.array([[0, 0, 1, 1], [0, 0, 1, 1]], dtype=np.uint8)
     instances = np.array([[0, 0, 1, 1], [0, 0, 2, 2]], dtype=np.uint16)
     Image.fromarray(labels).save(tmp_path / "labels.png")
@@ -101,14 +103,14 @@ def test_load_label_condition_adds_boundary_channel(tmp_path):
     assert condition[3].tolist() == [[0, 1, 1, 1], [0, 1, 1, 1]]
 
 
-def test_load_label_condition_names_file_of_out_of_range_label(tmp_path):
+def test_load_condition_out_of_range_label(tmp_path):
     Image.fromarray(np.array([[0, 40]], dtype=np.uint8)).save(tmp_path / "bad.png")
 
-    with pytest.raises(ValueError, match=r"bad\.png holds class id 40, but label_nc=35"):
+    with pytest.raises(ValueError, match=r"bad\.png contains class id 40, but label_nc=35"):
         load_label_condition(tmp_path / "bad.png", 35)
 
 
-def test_load_label_condition_rejects_instance_map_of_other_size(tmp_path):
+def test_load_condition_instance_size_mismatch(tmp_path):
     Image.fromarray(np.zeros((2, 4), dtype=np.uint8)).save(tmp_path / "labels.png")
     Image.fromarray(np.zeros((2, 3), dtype=np.uint8)).save(tmp_path / "instances.png")
 

@@ -30,7 +30,7 @@ def colour(rgb):
     return torch.tensor(rgb, dtype=torch.float32) / 127.5 - 1
 
 
-def test_axis_aligned_square_covers_exactly_its_pixels():
+def test_square_region_exact():
     region = shape_region("square", 16, centre=(8.0, 8.0), radius=4 * math.sqrt(2), angle=0.0)
 
     expected = np.zeros((16, 16), dtype=bool)
@@ -39,16 +39,17 @@ def test_axis_aligned_square_covers_exactly_its_pixels():
     assert outline_of(region).sum() == 28
 
 
-def test_circle_area_and_outline_lies_on_the_region():
+def test_circle_area_and_outline():
     region = shape_region("circle", 64, centre=(32.0, 32.0), radius=20.0, angle=0.0)
     outline = outline_of(region)
 
     assert abs(region.sum() - math.pi * 400) < 40
     assert not (outline & ~region).any()
-    assert outline.sum() > 0 and outline.sum() < region.sum() / 4
+    assert outline.sum() > 0
+    assert outline.sum() < region.sum() / 4
 
 
-def test_default_palette_is_distinct_beyond_the_base_colours():
+def test_default_palette_distinct():
     palette = default_palette(12)
 
     assert palette[:4] == [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48)]
@@ -56,7 +57,7 @@ def test_default_palette_is_distinct_beyond_the_base_colours():
     assert all(0 <= value <= 255 for rgb in palette for value in rgb)
 
 
-def test_generation_is_deterministic_by_seed():
+def test_shapes_deterministic_by_seed():
     first = generate_shapes(20, 16, 4, np.random.default_rng(5))
     again = generate_shapes(20, 16, 4, np.random.default_rng(5))
     other = generate_shapes(20, 16, 4, np.random.default_rng(6))
@@ -66,16 +67,19 @@ def test_generation_is_deterministic_by_seed():
     assert not np.array_equal(first["region"], other["region"])
 
 
-def test_batches_carry_outline_fill_mode_and_region(tmp_path):
+def test_shapes_batch_contents(tmp_path):
     datamodule = MultimodalShapesDataModule(**SMALL, batch_size=8, cache_dir=tmp_path)
     datamodule.prepare_data()
     datamodule.setup("fit")
 
     batch = next(iter(datamodule.train_dataloader()))
 
-    assert batch["A"].shape == (8, 1, 16, 16) and batch["B"].shape == (8, 3, 16, 16)
-    assert batch["region"].shape == (8, 1, 16, 16) and batch["region"].dtype == torch.bool
-    assert batch["mode"].shape == (8,) and batch["mode"].dtype == torch.int64
+    assert batch["A"].shape == (8, 1, 16, 16)
+    assert batch["B"].shape == (8, 3, 16, 16)
+    assert batch["region"].shape == (8, 1, 16, 16)
+    assert batch["region"].dtype == torch.bool
+    assert batch["mode"].shape == (8,)
+    assert batch["mode"].dtype == torch.int64
     assert (datamodule.input_nc, datamodule.output_nc, datamodule.dataset_name) == (1, 3, "multimodal_shapes")
     assert datamodule.background == (255, 255, 255)
     for i in range(8):
@@ -87,17 +91,18 @@ def test_batches_carry_outline_fill_mode_and_region(tmp_path):
         assert torch.equal(batch["B"][i][:, ~region], colour((255, 255, 255))[:, None].expand(-1, int((~region).sum())))
 
 
-def test_modes_are_uniform_over_the_palette(tmp_path):
+def test_modes_uniform(tmp_path):
     datamodule = MultimodalShapesDataModule(**SMALL, cache_dir=tmp_path)
     datamodule.setup("fit")
 
     counts = torch.bincount(datamodule.train_dataset.extras["mode"], minlength=4)
 
     assert counts.sum() == 400
-    assert counts.min() >= 70 and counts.max() <= 130
+    assert counts.min() >= 70
+    assert counts.max() <= 130
 
 
-def test_custom_palette_background_and_three_channel_condition(tmp_path):
+def test_custom_palette_and_channels(tmp_path):
     palette = [(0, 0, 0), (255, 0, 0)]
     datamodule = MultimodalShapesDataModule(
         **SMALL, num_modes=2, palette=palette, background=(0, 0, 255), input_nc=3, cache_dir=tmp_path
@@ -113,7 +118,7 @@ def test_custom_palette_background_and_three_channel_condition(tmp_path):
     assert item["path"] == "multimodal_shapes/test/00000"
 
 
-def test_second_use_reuses_the_cache_and_palette_needs_no_new_files(tmp_path):
+def test_shapes_cache_reused(tmp_path):
     folder = multimodal_shapes_folder(**SMALL, cache_dir=tmp_path)
     stamp = (folder / "train.npz").stat().st_mtime_ns
 
@@ -124,7 +129,7 @@ def test_second_use_reuses_the_cache_and_palette_needs_no_new_files(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == [folder.name]
 
 
-def test_flip_keeps_region_aligned_with_the_target(tmp_path):
+def test_flip_keeps_region_aligned(tmp_path):
     torch.manual_seed(0)
     datamodule = MultimodalShapesDataModule(**SMALL, flip=True, cache_dir=tmp_path)
     datamodule.setup("fit")

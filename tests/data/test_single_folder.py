@@ -21,7 +21,7 @@ def write_images(folder, count, size=(12, 10), mode="RGB", start=0):
         Image.fromarray(rng.integers(0, 256, channels, dtype=np.uint8), mode).save(folder / f"{index:03d}.png")
 
 
-def test_flat_folder_gives_identical_condition_and_target(tmp_path):
+def test_flat_folder_condition_is_target(tmp_path):
     write_images(tmp_path / "faces", 10)
     datamodule = SingleFolderDataModule(tmp_path / "faces", load_size=8, crop_size=8, batch_size=3, num_workers=0)
     datamodule.setup("fit")
@@ -30,12 +30,14 @@ def test_flat_folder_gives_identical_condition_and_target(tmp_path):
 
     assert batch["A"].shape == (3, 3, 8, 8)
     assert torch.equal(batch["A"], batch["B"])
-    assert batch["A"].min() >= -1 and batch["A"].max() <= 1
-    assert len(datamodule.train_dataset) == 9 and len(datamodule.val_dataset) == 1
+    assert batch["A"].min() >= -1
+    assert batch["A"].max() <= 1
+    assert len(datamodule.train_dataset) == 9
+    assert len(datamodule.val_dataset) == 1
     assert (datamodule.input_nc, datamodule.output_nc, datamodule.dataset_name) == (3, 3, "faces")
 
 
-def test_held_out_and_test_items_are_deterministic(tmp_path):
+def test_test_items_deterministic(tmp_path):
     write_images(tmp_path / "faces", 10)
     datamodule = SingleFolderDataModule(tmp_path / "faces", load_size=10, crop_size=8, num_workers=0)
     datamodule.setup("test")
@@ -60,16 +62,16 @@ def test_split_folders_and_grayscale(tmp_path):
     assert len(datamodule.test_dataset) == 2
 
 
-def test_missing_and_empty_folders_show_the_layout(tmp_path):
+def test_missing_empty_folders_show_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"Data folder .*nothing does not exist\. Expected .*nothing/train/"):
         SingleFolderDataModule(tmp_path / "nothing", num_workers=0).setup("fit")
 
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"empty holds no JPEG, PNG, BMP or WebP images\. Expected"):
+    with pytest.raises(FileNotFoundError, match=r"empty contains no JPEG, PNG, BMP or WebP images\. Expected"):
         SingleFolderDataModule(tmp_path / "empty", num_workers=0).setup("fit")
 
 
-def test_bad_file_is_named_or_skipped(tmp_path, caplog):
+def test_bad_file_named_or_skipped(tmp_path, caplog):
     write_images(tmp_path / "faces", 3)
     (tmp_path / "faces" / "broken.png").write_bytes(b"not a png")
 
@@ -85,7 +87,7 @@ def test_bad_file_is_named_or_skipped(tmp_path, caplog):
     assert "Skipped 1 invalid file(s)" in caplog.text
 
 
-def test_image_smaller_than_crop_is_named(tmp_path):
+def test_image_smaller_than_crop(tmp_path):
     write_images(tmp_path / "faces", 2, size=(6, 6))
 
     with pytest.raises(
