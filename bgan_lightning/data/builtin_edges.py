@@ -10,7 +10,7 @@ the left three quarters of each photo give the training patches, the top and bot
 quarter the validation and test patches.
 
 The generated files use the pix2pix layout, ``{train,val,test}/NNNNN.png`` with the edge map on the left and
-the photo on the right, so :class:`~bgan_lightning.data.paired.PairedImageDataModule` can read them too.
+the photo on the right, so :class:`~bgan_lightning.data.paired_datamodule.PairedImageDataModule` can read them too.
 """
 
 from __future__ import annotations

@@ -159,3 +159,12 @@ def test_flip_mirrors_spatial_keys():
     for item in flipped:
         assert torch.equal(item["B"], conditions[0].flip(-1) + 10)
         assert item["mode"] == 2
+
+
+def test_edges_default_cache_is_env_folder(tmp_path):
+    datamodule = EdgesToPhotoDataModule(**SMALL)
+
+    datamodule.prepare_data()
+
+    assert datamodule.folder().parent == tmp_path / "env_cache"
+    assert (datamodule.folder() / "manifest.json").is_file()
