@@ -8,6 +8,7 @@ same five relu_1 stages, at different layer indices.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -24,20 +25,29 @@ _LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
+log = logging.getLogger(__name__)
+
 
 def _features_state_dict(arch: VggArch, weights: str | Path | None) -> dict[str, Tensor]:
-    """Load the state dict of a VGG ``features`` block: from ``weights``, or resolved by the metrics weights.
+    """Load the state dict of a VGG ``features`` block from ``weights``, or resolve the VGG16 features.
 
     A file may contain a whole torchvision VGG (keys ``features.N.weight``) or only its features (``N.weight``).
     """
     if weights is None:
-        from bgan_lightning.metrics.weights import resolve_vgg_features
+        if arch != "vgg16":
+            raise ValueError(
+                f"No {arch} weights can be resolved offline; pass weights=<path to the torchvision {arch} "
+                f"state dict> or use arch='vgg16'."
+            )
+        from bgan_lightning.metrics.weights import load_weights
 
-        weights = resolve_vgg_features(arch)
-    path = Path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(f"VGG weights file {path} not found; pass the path of a {arch} state dict.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        state, resolved = load_weights("vgg16")
+        log.info("VGG16 perceptual loss uses %s", resolved.path)
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"VGG weights file {path} not found; pass the path of a {arch} state dict.")
+        state = torch.load(path, map_location="cpu", weights_only=True)
     if any(key.startswith("features.") for key in state):
         state = {key[len("features.") :]: value for key, value in state.items() if key.startswith("features.")}
     return state
@@ -49,7 +59,7 @@ class VGGPerceptualLoss(nn.Module):
     Args:
         arch: ``"vgg19"`` (pix2pixHD) or ``"vgg16"`` (the backbone available offline).
         weights: Path to a state dict of the VGG (whole model or its ``features`` block); None resolves the
-            VGG feature weights through :func:`bgan_lightning.metrics.weights.resolve_vgg_features`.
+            VGG16 features through :func:`bgan_lightning.metrics.weights.load_weights` (offline when needed).
         layer_weights: Weight of each of the five relu_1 stages.
         features: A ready feature network to use instead of building one (a ``nn.Sequential`` laid out like
             torchvision's ``features``); mainly for tests.

@@ -59,3 +59,8 @@ def test_invalid_arch_and_weights_raise():
         VGGPerceptualLoss("vgg11")
     with pytest.raises(ValueError, match="Got 2 layer weights but the loss compares 5 stages"):
         VGGPerceptualLoss("vgg16", layer_weights=(1.0, 1.0))
+
+
+def test_vgg19_without_weights_names_the_fix():
+    with pytest.raises(ValueError, match="No vgg19 weights can be resolved offline; pass weights="):
+        VGGPerceptualLoss("vgg19")
