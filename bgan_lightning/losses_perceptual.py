@@ -15,12 +15,14 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.models import vgg16, vgg19
+from torchvision.models.vgg import cfgs, make_layers
 
 VggArch = Literal["vgg16", "vgg19"]
 
 # Indices in torchvision's ``features`` Sequential of relu1_1, relu2_1, relu3_1, relu4_1 and relu5_1.
 _RELU_INDICES: dict[str, tuple[int, ...]] = {"vgg16": (1, 6, 11, 18, 25), "vgg19": (1, 6, 11, 20, 29)}
+# torchvision configuration keys of the VGG16 and VGG19 layer lists, without batch norm.
+_VGG_CONFIGS = {"vgg16": "D", "vgg19": "E"}
 _LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -81,7 +83,8 @@ class VGGPerceptualLoss(nn.Module):
                 f"pass one weight per stage."
             )
         if features is None:
-            features = (vgg16 if arch == "vgg16" else vgg19)(weights=None).features
+            # Only the convolutional part is built, because the classifier of a full VGG is 120M unused weights.
+            features = make_layers(cfgs[_VGG_CONFIGS[arch]])
             features.load_state_dict(_features_state_dict(arch, weights))
         last = _RELU_INDICES[arch][-1]
         self.features = features[: last + 1].eval().requires_grad_(False)

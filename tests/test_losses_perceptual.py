@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torchvision.models import vgg16
+from torchvision.models.vgg import cfgs, make_layers
 
 from bgan_lightning.losses_perceptual import VGGPerceptualLoss
 
@@ -11,7 +11,7 @@ from bgan_lightning.losses_perceptual import VGGPerceptualLoss
 def vgg_file(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("vgg") / "vgg16_random.pth"
-    torch.save(vgg16(weights=None).state_dict(), path)
+    torch.save({f"features.{k}": v for k, v in make_layers(cfgs["D"]).state_dict().items()}, path)
     return path
 
 
