@@ -31,8 +31,9 @@ from bgan_lightning.data import PairedImageDataModule
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "benchmarks" / "results" / "data.md"
 WORKERS = (0, 2)
-# (workers, torch threads of the main process; None keeps torch's default). The extra 0-worker setting with one
-# thread shows how much collating in the main process loses to torch's intra-op threads on a busy machine.
+# Each setting is (workers, torch threads of the main process), where None keeps torch's default. The extra
+# 0-worker setting with one thread shows how much collating in the main process loses to torch's intra-op
+# threads on a busy machine.
 SETTINGS = ((0, None), (0, 1), (2, None))
 WARMUP_BATCHES = 5
 # Table A.3 of Wang et al. (ICLR 2020): the BasisGAN pix2pix generator takes 0.01025 s per test image on a
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 def facades_folder() -> Path:
-    """The facades folder: $BGAN_SHARED_DATA/facades, else ../shared/data/facades beside the repository."""
+    """Return the facades folder: $BGAN_SHARED_DATA/facades, else ../shared/data/facades beside the repository."""
     return Path(os.environ.get("BGAN_SHARED_DATA", ROOT.parent / "shared" / "data")) / "facades"
 
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = facades_folder()
     if not (root / "train").is_dir():
-        log.error("The facades folder %s is absent; set BGAN_SHARED_DATA to the folder that holds facades/.", root)
+        log.error("The facades folder %s is absent; set BGAN_SHARED_DATA to the folder that contains facades/.", root)
         return 1
 
     # Setup: find and decode every file once (what PairedImageDataModule.setup does before training).
@@ -158,13 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     for workers, threads in SETTINGS:
         rate = medians[workers, threads]
         met = "yes" if rate >= GOAL_PAIRS_PER_SECOND else "no"
-        shown = threads or f"{default_threads} (default)"
-        lines.append(f"| {workers} | {shown} | {rate:.1f} | {GOAL_PAIRS_PER_SECOND:.1f} | {met} |")
+        threads_shown = threads or f"{default_threads} (default)"
+        lines.append(f"| {workers} | {threads_shown} | {rate:.1f} | {GOAL_PAIRS_PER_SECOND:.1f} | {met} |")
     lines += [
         "",
         f"Goal: {GOAL_PAIRS_PER_SECOND:.1f} pairs/s, the rate at which the BasisGAN pix2pix generator consumes test "
         "images on a GTX 1080 Ti (0.01025 s per image, Wang et al., ICLR 2020, Table A.3).",
-        "Workers always run torch with one thread each. In the main process, torch's default intra-op threads "
+        "Each DataLoader worker runs torch with one thread (PyTorch sets this in every worker). "
+        "In the main process, torch's default intra-op threads "
         "make collating a batch slow when other processes share the cores.",
         f"Setup, which finds and decodes all {num_files} files once to check them, took {setup_seconds[0]:.2f} s.",
         "",

@@ -1,6 +1,6 @@
 """The shared base of every conditional-image data module: splits, loaders and prediction on a folder.
 
-A subclass says how to build the dataset of a split through :meth:`ConditionalImageDataModule.build_dataset`
+A subclass defines how to build the dataset of a split through :meth:`ConditionalImageDataModule.build_dataset`
 (and, when its conditions are not plain images, :meth:`ConditionalImageDataModule.build_predict_dataset`). The
 base turns those into train, validation, test and predict loaders:
 
@@ -57,7 +57,7 @@ class ConditionFolderDataset(Dataset):
         verify_images: Decode every file once when the dataset is built, so truncated files are found then.
 
     Raises:
-        FileNotFoundError: The folder is missing or holds no images.
+        FileNotFoundError: The folder is missing or contains no images.
         InvalidImageError: A file cannot be read and ``skip_invalid`` is False.
     """
 
@@ -77,7 +77,10 @@ class ConditionFolderDataset(Dataset):
             )
         files = list_images(self.folder)
         if not files:
-            raise FileNotFoundError(f"Prediction folder {self.folder} holds no JPEG, PNG, BMP or WebP images.")
+            raise FileNotFoundError(
+                f"Prediction folder {self.folder} contains no JPEG, PNG, BMP or WebP images; add condition images "
+                "or fix predict_dir."
+            )
 
         def check(path: Path) -> ImageHeader:
             header = read_header(path)
@@ -91,7 +94,7 @@ class ConditionFolderDataset(Dataset):
 
         checked = keep_valid(files, check, skip_invalid, self.folder)
         if not checked:
-            raise FileNotFoundError(f"Prediction folder {self.folder} holds no readable images.")
+            raise FileNotFoundError(f"Prediction folder {self.folder} contains no readable images (see the log).")
         warn_converted_modes([header for _, header in checked], self.folder)
         self.files = [path for path, _ in checked]
         self.channels = channels

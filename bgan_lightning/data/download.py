@@ -1,10 +1,10 @@
 """Downloading and safely extracting dataset archives.
 
-A download goes to ``<file>.part`` and is renamed only when complete, so an interrupted download never looks
-like a finished one. Extraction checks every member of the archive first (no absolute paths, no ``..``, no
-links that point outside the target folder, no device files), unpacks into a temporary folder beside the
-target, checks that the expected folders are there, and only then moves the result into place. On any error
-the partial files are removed.
+A download goes to ``<file>.part`` and is renamed only when complete, so an interrupted download never
+looks like a finished one. Extraction first checks every member of the archive: no absolute paths, no
+``..``, no links that point outside the target folder, no device files. It then unpacks into a temporary
+folder beside the target and checks that the expected folders are there. Only then does it move the result
+into place. On any error the partial files are removed.
 """
 
 from __future__ import annotations
@@ -84,21 +84,21 @@ def check_members(archive: tarfile.TarFile, target: Path) -> list[tarfile.TarInf
         name = PurePosixPath(member.name)
         drive = bool(name.parts) and ":" in name.parts[0]
         if name.is_absolute() or member.name.startswith(("/", "\\")) or drive:
-            raise RuntimeError(f"Refusing to extract {archive.name}: member {member.name!r} has an absolute path.")
+            raise RuntimeError(f"Rejected archive {archive.name}: member {member.name!r} has an absolute path.")
         if ".." in name.parts:
-            raise RuntimeError(f"Refusing to extract {archive.name}: member {member.name!r} contains '..'.")
+            raise RuntimeError(f"Rejected archive {archive.name}: member {member.name!r} contains '..'.")
         destination = os.path.normpath(os.path.join(root, *name.parts))
         if member.issym() or member.islnk():
-            # Symbolic links resolve against their own folder, hard links against the archive root.
+            # Symbolic links resolve against their own folder, and hard links against the archive root.
             base = os.path.dirname(destination) if member.issym() else root
             link = os.path.normpath(os.path.join(base, member.linkname))
             if os.path.isabs(member.linkname) or not _is_inside(link, root):
                 raise RuntimeError(
-                    f"Refusing to extract {archive.name}: link {member.name!r} -> {member.linkname!r} points outside "
+                    f"Rejected archive {archive.name}: link {member.name!r} -> {member.linkname!r} points outside "
                     f"{target}."
                 )
         elif not (member.isfile() or member.isdir()):
-            raise RuntimeError(f"Refusing to extract {archive.name}: member {member.name!r} is not a file or folder.")
+            raise RuntimeError(f"Rejected archive {archive.name}: member {member.name!r} is not a file or folder.")
     return members
 
 
@@ -112,7 +112,7 @@ def extract_archive(archive_path: str | Path, target: str | Path, required: Sequ
             ``"facades/train"``.
 
     Raises:
-        RuntimeError: The archive cannot be read, holds an unsafe member, or lacks a required folder. Nothing
+        RuntimeError: The archive cannot be read, contains an unsafe member, or lacks a required folder. Nothing
             is left in ``target`` then.
     """
     archive_path, target = Path(archive_path), Path(target)

@@ -59,12 +59,12 @@ def _check_name(name: str) -> Pix2PixDataset:
 
 
 def dataset_url(name: str) -> str:
-    """Address of a dataset's archive on the pix2pix server."""
+    """Return the address of a dataset's archive on the pix2pix server."""
     return PIX2PIX_URL.format(name=_check_name(name).name)
 
 
 def is_present(root: Path) -> bool:
-    """Whether ``root/train`` holds at least one image (the data was extracted before)."""
+    """Return whether ``root/train`` contains at least one image (the data was extracted before)."""
     return (root / "train").is_dir() and bool(list_images(root / "train"))
 
 
@@ -82,7 +82,7 @@ def fetch_pix2pix_dataset(
 
     Args:
         name: One of :data:`PIX2PIX_DATASETS`.
-        data_dir: Folder that holds the dataset folders.
+        data_dir: Folder that contains the dataset folders.
         download: Fetch the archive when neither the folder nor the archive is there.
         url: Another address of the archive (a mirror or a ``file://`` path); default the pix2pix server.
         progress: Show a progress bar while downloading.
@@ -136,7 +136,7 @@ class Pix2PixDataModule(PairedImageDataModule):
 
     Args:
         name: Dataset name; see :data:`PIX2PIX_DATASETS`.
-        data_dir: Folder that holds the dataset folders (and receives downloads).
+        data_dir: Folder that contains the dataset folders (and receives downloads).
         download: Download when the data is absent; with False a missing dataset raises an error that says
             which file to fetch by hand and where to put it.
         url: Another address of the archive; default ``PIX2PIX_URL`` for ``name``.

@@ -2,10 +2,10 @@
 
 Two layouts are read:
 
-- side by side (pix2pix): ``root/train/*.jpg`` and optional ``root/val/``, ``root/test/``; each file holds the
+- side by side (pix2pix): ``root/train/*.jpg`` and optional ``root/val/``, ``root/test/``; each file contains the
   A image on the left and the B image on the right, so its width is twice its height;
 - separate folders (pix2pixHD): ``root/train_A/`` and ``root/train_B/`` (and optional ``val_*``, ``test_*``)
-  holding files with the same names (extensions may differ, ``0001.png`` pairs with ``0001.jpg``).
+  containing files with the same names (extensions may differ, ``0001.png`` pairs with ``0001.jpg``).
 
 ``direction`` says which image is the condition: ``"AtoB"`` makes the left half (or ``*_A``) the condition
 ``"A"`` of a batch and the right half (or ``*_B``) the target ``"B"``; ``"BtoA"`` swaps them.
@@ -55,7 +55,7 @@ def expected_layout(root: Path) -> str:
         "Expected one of these layouts:\n"
         f"  side by side: {root}/train/*.jpg, each file the A and B images side by side (width = 2 x height), "
         "with optional val/ and test/ folders alike;\n"
-        f"  separate folders: {root}/train_A/ and {root}/train_B/ holding files with the same names, "
+        f"  separate folders: {root}/train_A/ and {root}/train_B/ containing files with the same names, "
         "with optional val_A/, val_B/, test_A/, test_B/."
     )
 
@@ -84,7 +84,7 @@ def _images_of(folder: Path, root: Path) -> list[Path]:
     files = list_images(folder)
     if not files:
         raise FileNotFoundError(
-            f"Split folder {folder} holds no JPEG, PNG, BMP or WebP images. {expected_layout(root)}"
+            f"Split folder {folder} contains no JPEG, PNG, BMP or WebP images. {expected_layout(root)}"
         )
     return files
 
@@ -104,7 +104,7 @@ def find_pairs(root: str | Path, split: str, layout: Literal["side_by_side", "se
     """List the pairs of one split, sorted by name, or return None when the split's folder is absent.
 
     Raises:
-        FileNotFoundError: The split exists but holds no images, or only one of ``<split>_A``/``<split>_B``
+        FileNotFoundError: The split exists but contains no images, or only one of ``<split>_A``/``<split>_B``
             exists, or the split is ``train`` and absent; the message shows the expected layout.
         ValueError: Names in ``<split>_A`` and ``<split>_B`` do not match (the first few are listed).
     """

@@ -29,7 +29,7 @@ class PairedImageDataModule(ConditionalImageDataModule):
     held out with ``split_seed``. Every file is checked when :meth:`setup` runs, in the main process.
 
     Args:
-        root: Data folder holding ``train/`` (side by side) or ``train_A/`` and ``train_B/`` (separate),
+        root: Data folder containing ``train/`` (side by side) or ``train_A/`` and ``train_B/`` (separate),
             plus optional val and test splits alike.
         direction: ``"AtoB"``: the left half (or ``*_A`` file) is the condition; ``"BtoA"``: the right half.
         layout: ``"side_by_side"``, ``"separate"`` or ``"auto"`` (separate when ``train_A/`` exists).
@@ -108,14 +108,14 @@ class PairedImageDataModule(ConditionalImageDataModule):
         self._pairs: dict[str, list[PairFiles] | None] = {}
 
     def transform(self, train: bool) -> PairTransform:
-        """The shared transform of training (random crop and flip) or evaluation (centre crop, no flip)."""
+        """Return the shared transform of training (random crop and flip) or evaluation (centre crop, no flip)."""
         return PairTransform(self.preprocess, self.load_size, self.crop_size, flip=self.flip and train, train=train)
 
     def eval_transform(self) -> PairTransform:
         return self.transform(train=False)
 
     def pairs(self, split: str) -> list[PairFiles] | None:
-        """The checked pairs of a split (found and checked once), or None when the split is absent."""
+        """Return the checked pairs of a split (found and checked once), or None when the split is absent."""
         if split not in self._pairs:
             layout = resolve_layout(self.root, self.layout)
             found = find_pairs(self.root, split, layout)

@@ -43,7 +43,7 @@ def write_side_by_side(folder: Path, names: list[str], size: int = 8, same_halve
 
 
 def write_pix2pix_archive(archive: Path, name: str, splits: tuple[str, ...], pairs: int = 2, size: int = 8) -> Path:
-    """Build ``archive`` (.tar.gz) holding ``name/<split>/<i>.png`` side-by-side pairs, like the pix2pix server's."""
+    """Build ``archive`` (.tar.gz) containing ``name/<split>/<i>.png`` side-by-side pairs, like the pix2pix server's."""
     import tarfile
     import tempfile
 

@@ -24,7 +24,7 @@ def test_download_file_copies_through_a_part_file(tmp_path):
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["copy.bin"]
 
 
-def test_failed_download_names_the_url_and_the_manual_path(tmp_path, monkeypatch):
+def test_failed_download_names_url(tmp_path, monkeypatch):
     def offline(url, timeout):
         raise URLError("no route to host")
 
@@ -113,7 +113,7 @@ def test_unsafe_archives_are_rejected_and_nothing_is_written(tmp_path, entry, me
     archive = build(tmp_path / "evil.tar.gz", lambda tar: add_file(tar, "demo/train/ok.txt"), entry)
     target = tmp_path / "data"
 
-    with pytest.raises(RuntimeError, match=re.escape(f"Refusing to extract {archive}: ") + ".*" + re.escape(message)):
+    with pytest.raises(RuntimeError, match=re.escape(f"Rejected archive {archive}: ") + ".*" + re.escape(message)):
         extract_archive(archive, target, required=["demo/train"])
     assert list(target.iterdir()) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["data", "evil.tar.gz"]

@@ -50,7 +50,8 @@ def test_dataset_urls_point_at_the_pix2pix_server():
 def test_each_dataset_has_its_usual_direction(tmp_path, name, direction):
     datamodule = Pix2PixDataModule(name, data_dir=tmp_path)
 
-    assert datamodule.direction == direction and datamodule.dataset_name == name
+    assert datamodule.direction == direction
+    assert datamodule.dataset_name == name
     assert datamodule.root == tmp_path / name
     assert Pix2PixDataModule(name, data_dir=tmp_path, direction="AtoB").direction == "AtoB"
 
@@ -64,7 +65,7 @@ def test_unknown_name_lists_the_choices(tmp_path):
         Pix2PixDataModule("shoes", data_dir=tmp_path)
 
 
-def test_prepare_data_downloads_extracts_and_loads(tmp_path, facades_archive):
+def test_prepare_data_downloads_and_loads(tmp_path, facades_archive):
     data_dir = tmp_path / "data"
     datamodule = Pix2PixDataModule(
         "facades", data_dir=data_dir, url=facades_archive.as_uri(), load_size=8, crop_size=8, num_workers=0
@@ -76,12 +77,13 @@ def test_prepare_data_downloads_extracts_and_loads(tmp_path, facades_archive):
 
     assert sorted(path.name for path in data_dir.iterdir()) == ["facades"]
     assert sorted(path.name for path in (data_dir / "facades").iterdir()) == ["test", "train", "val"]
-    assert len(datamodule.train_dataset) == 2 and len(datamodule.val_dataset) == 2
+    assert len(datamodule.train_dataset) == 2
+    assert len(datamodule.val_dataset) == 2
     # BtoA: the right half (value 192) is the condition.
     assert torch.allclose(batch["A"], torch.full((1, 3, 8, 8), 192 / 127.5 - 1))
 
 
-def test_present_data_is_not_downloaded_again(tmp_path, facades_archive, caplog):
+def test_present_data_not_downloaded(tmp_path, facades_archive, caplog):
     fetch_pix2pix_dataset("facades", tmp_path, url=facades_archive.as_uri(), progress=False)
     facades_archive.unlink()
 
@@ -92,7 +94,7 @@ def test_present_data_is_not_downloaded_again(tmp_path, facades_archive, caplog)
     assert f"Dataset facades is present in {root}; skipping the download." in caplog.messages
 
 
-def test_archive_placed_by_hand_is_used_without_download(tmp_path):
+def test_archive_placed_by_hand_used(tmp_path):
     write_pix2pix_archive(tmp_path / "maps.tar.gz", "maps", ("train", "val"))
 
     root = fetch_pix2pix_dataset("maps", tmp_path, download=False)
@@ -101,7 +103,7 @@ def test_archive_placed_by_hand_is_used_without_download(tmp_path):
     assert not (tmp_path / "maps.tar.gz").exists()
 
 
-def test_missing_data_without_download_says_what_to_fetch(tmp_path):
+def test_missing_data_without_download(tmp_path):
     message = (
         f"Dataset facades is not in {tmp_path / 'facades'}. Set download=True, or fetch "
         "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz by hand, save it as "
@@ -111,7 +113,7 @@ def test_missing_data_without_download_says_what_to_fetch(tmp_path):
         Pix2PixDataModule("facades", data_dir=tmp_path, download=False).prepare_data()
 
 
-def test_offline_download_names_the_url_and_the_file_to_fetch(tmp_path):
+def test_offline_download_names_url_and_file(tmp_path):
     message = (
         "Could not download http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/edges2shoes.tar.gz "
         "(<urlopen error tests have no network access"
@@ -125,7 +127,7 @@ def test_offline_download_names_the_url_and_the_file_to_fetch(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_downloaded_archive_without_the_splits_is_removed(tmp_path):
+def test_archive_without_splits_removed(tmp_path):
     archive = write_pix2pix_archive(tmp_path / "server" / "maps.tar.gz", "maps", ("train",))
     data_dir = tmp_path / "data"
 
@@ -134,7 +136,7 @@ def test_downloaded_archive_without_the_splits_is_removed(tmp_path):
     assert list(data_dir.iterdir()) == []
 
 
-def test_setup_before_prepare_data_says_what_to_do(tmp_path):
+def test_setup_before_prepare_data(tmp_path):
     message = (
         f"Dataset night2day is not in {tmp_path / 'night2day'}; run prepare_data() first (the Trainer does) with "
         "download=True, or fetch http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/night2day.tar.gz by hand"

@@ -33,18 +33,19 @@ def first_batch(datamodule: PairedImageDataModule, stage: str = "fit") -> dict:
 
 
 @pytest.mark.parametrize(("direction", "a_value", "b_value"), [("AtoB", LOW, HIGH), ("BtoA", HIGH, LOW)])
-def test_direction_chooses_which_half_is_the_condition(tmp_path, direction, a_value, b_value):
+def test_direction_picks_condition_half(tmp_path, direction, a_value, b_value):
     write_side_by_side(tmp_path / "train", ["0.png", "1.png"])
 
     batch = first_batch(make(tmp_path, direction=direction, val_fraction=0))
 
-    assert batch["A"].shape == (2, 3, 8, 8) and batch["A"].dtype == torch.float32
+    assert batch["A"].shape == (2, 3, 8, 8)
+    assert batch["A"].dtype == torch.float32
     assert torch.allclose(batch["A"], torch.full_like(batch["A"], a_value))
     assert torch.allclose(batch["B"], torch.full_like(batch["B"], b_value))
     assert sorted(batch["path"]) == [str(tmp_path / "train" / "0.png"), str(tmp_path / "train" / "1.png")]
 
 
-def test_training_crop_and_flip_are_shared_by_both_halves(tmp_path):
+def test_training_crop_and_flip_shared(tmp_path):
     write_side_by_side(tmp_path / "train", [f"{i}.png" for i in range(6)], size=16, same_halves=True)
     datamodule = make(tmp_path, load_size=20, crop_size=12, val_fraction=0)
     datamodule.setup("fit")
@@ -58,7 +59,7 @@ def test_training_crop_and_flip_are_shared_by_both_halves(tmp_path):
     assert len({item["A"].sum().item() for item in items[:4]}) > 1
 
 
-def test_evaluation_is_a_centre_crop_without_flip(tmp_path):
+def test_evaluation_centre_crop_no_flip(tmp_path):
     write_side_by_side(tmp_path / "train", ["0.png"], size=8, same_halves=True)
     write_side_by_side(tmp_path / "test", ["0.png"], size=8, same_halves=True)
     datamodule = make(tmp_path, preprocess="crop", crop_size=4, val_fraction=0)
@@ -68,10 +69,11 @@ def test_evaluation_is_a_centre_crop_without_flip(tmp_path):
     again = datamodule.test_dataset[0]
 
     expected = torch.from_numpy(gradient(8, 8, seed=0)[2:6, 2:6]).permute(2, 0, 1).float() / 127.5 - 1
-    assert torch.equal(item["A"], expected) and torch.equal(again["A"], expected)
+    assert torch.equal(item["A"], expected)
+    assert torch.equal(again["A"], expected)
 
 
-def test_missing_val_split_holds_out_a_seeded_fraction_of_train(tmp_path):
+def test_missing_val_split_seeded_holdout(tmp_path):
     write_side_by_side(tmp_path / "train", [f"{i:02d}.png" for i in range(20)])
 
     def split(seed):
@@ -83,12 +85,14 @@ def test_missing_val_split_holds_out_a_seeded_fraction_of_train(tmp_path):
 
     train, val = split(0)
 
-    assert len(train) == 15 and len(val) == 5 and not train & set(val)
+    assert len(train) == 15
+    assert len(val) == 5
+    assert not train & set(val)
     assert split(0)[1] == val
     assert split(1)[1] != val
 
 
-def test_val_fraction_zero_gives_no_validation_loader(tmp_path):
+def test_val_fraction_zero_no_validation(tmp_path):
     write_side_by_side(tmp_path / "train", ["0.png", "1.png"])
     datamodule = make(tmp_path, val_fraction=0)
     datamodule.setup("fit")
@@ -96,7 +100,7 @@ def test_val_fraction_zero_gives_no_validation_loader(tmp_path):
     assert datamodule.val_dataloader() == []
 
 
-def test_separate_folders_pair_files_by_name(tmp_path):
+def test_separate_folders_pair_by_name(tmp_path):
     for name, value in (("a", 10), ("b", 20)):
         save(np.full((8, 8, 3), value, np.uint8), tmp_path / "train_A" / f"{name}.png")
         save(np.full((8, 8, 3), value + 100, np.uint8), tmp_path / "train_B" / f"{name}.jpg")
@@ -110,7 +114,7 @@ def test_separate_folders_pair_files_by_name(tmp_path):
     assert torch.allclose(item["B"], torch.full((3, 8, 8), 120 / 127.5 - 1), atol=2 / 127.5)
 
 
-def test_unmatched_names_are_listed(tmp_path):
+def test_unmatched_names_listed(tmp_path):
     for name in ("a", "b", "c"):
         save(gradient(8, 8), tmp_path / "train_A" / f"{name}.png")
     for name in ("a", "x"):
@@ -130,10 +134,11 @@ def test_channel_counts(tmp_path, input_nc, output_nc):
 
     batch = first_batch(make(tmp_path, input_nc=input_nc, output_nc=output_nc, val_fraction=0))
 
-    assert batch["A"].shape[1] == input_nc and batch["B"].shape[1] == output_nc
+    assert batch["A"].shape[1] == input_nc
+    assert batch["B"].shape[1] == output_nc
 
 
-def test_grayscale_files_give_three_equal_channels_for_rgb(tmp_path):
+def test_grayscale_file_as_rgb(tmp_path):
     save(np.full((8, 16), 100, np.uint8), tmp_path / "train" / "0.png")
 
     datamodule = make(tmp_path, val_fraction=0)
@@ -144,7 +149,7 @@ def test_grayscale_files_give_three_equal_channels_for_rgb(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".bmp", ".webp"])
-def test_reads_every_supported_format(tmp_path, suffix):
+def test_supported_formats_read(tmp_path, suffix):
     write_side_by_side(tmp_path / "train", [f"0{suffix}"])
 
     datamodule = make(tmp_path, val_fraction=0)
@@ -153,19 +158,20 @@ def test_reads_every_supported_format(tmp_path, suffix):
     assert datamodule.train_dataset[0]["A"].shape == (3, 8, 8)
 
 
-def test_predict_dir_reads_condition_only_images(tmp_path):
+def test_predict_dir_condition_only(tmp_path):
     write_side_by_side(tmp_path / "train", ["0.png"])
     save(np.full((12, 20, 3), 50, np.uint8), tmp_path / "inputs" / "x.png")
 
     batch = first_batch(make(tmp_path, predict_dir=tmp_path / "inputs"), stage="predict")
 
     assert set(batch) == {"A", "path"}
-    assert batch["A"].shape == (1, 3, 8, 8) and batch["path"] == [str(tmp_path / "inputs" / "x.png")]
+    assert batch["A"].shape == (1, 3, 8, 8)
+    assert batch["path"] == [str(tmp_path / "inputs" / "x.png")]
     assert torch.allclose(batch["A"], torch.full((1, 3, 8, 8), 50 / 127.5 - 1))
 
 
 @pytest.mark.parametrize(("splits", "used"), [(("train", "val", "test"), "test"), (("train", "val"), "val")])
-def test_predict_without_folder_uses_test_then_val(tmp_path, splits, used):
+def test_predict_falls_back_to_splits(tmp_path, splits, used):
     for split in splits:
         write_side_by_side(tmp_path / split, [f"{split}.png"])
 
@@ -178,20 +184,20 @@ def test_predict_without_folder_uses_test_then_val(tmp_path, splits, used):
 # Bad input: every check happens in setup, in the main process.
 
 
-def test_missing_root_shows_the_layout(tmp_path):
+def test_missing_root_shows_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"Data folder .*nowhere does not exist\. Expected one of these"):
         make(tmp_path / "nowhere").setup("fit")
 
 
-def test_empty_split_shows_the_layout(tmp_path):
+def test_empty_split_shows_layout(tmp_path):
     (tmp_path / "train").mkdir()
 
-    message = f"Split folder {tmp_path / 'train'} holds no JPEG, PNG, BMP or WebP images. Expected one of these"
+    message = f"Split folder {tmp_path / 'train'} contains no JPEG, PNG, BMP or WebP images. Expected one of these"
     with pytest.raises(FileNotFoundError, match=re.escape(message)):
         make(tmp_path).setup("fit")
 
 
-def test_missing_train_split_shows_the_layout(tmp_path):
+def test_missing_train_shows_layout(tmp_path):
     (tmp_path / "val").mkdir()
 
     with pytest.raises(FileNotFoundError, match=r"has neither train/ nor train_A/\. Expected one of these layouts"):
@@ -210,7 +216,7 @@ def not_an_image(path):
 
 
 @pytest.mark.parametrize("damage", [truncated_png, not_an_image])
-def test_unreadable_file_is_named(tmp_path, damage):
+def test_unreadable_file_named(tmp_path, damage):
     write_side_by_side(tmp_path / "train", ["0.png"])
     damage(tmp_path / "train" / "1.png")
 
@@ -218,7 +224,7 @@ def test_unreadable_file_is_named(tmp_path, damage):
         make(tmp_path).setup("fit")
 
 
-def test_skip_invalid_skips_and_logs_the_count_once(tmp_path, caplog):
+def test_skip_invalid_logs_count_once(tmp_path, caplog):
     write_side_by_side(tmp_path / "train", ["0.png", "1.png"])
     truncated_png(tmp_path / "train" / "2.png")
     not_an_image(tmp_path / "train" / "3.png")
@@ -233,7 +239,7 @@ def test_skip_invalid_skips_and_logs_the_count_once(tmp_path, caplog):
     assert skipped[0].getMessage().startswith(f"Skipped 2 invalid file(s) in {tmp_path / 'train'} (skip_invalid=True)")
 
 
-def test_side_by_side_width_must_be_twice_the_height(tmp_path):
+def test_side_by_side_aspect_checked(tmp_path):
     save(gradient(10, 8), tmp_path / "train" / "0.png")
 
     message = f"Image {tmp_path / 'train' / '0.png'} is 10x8; the side-by-side layout needs the A and B images"
@@ -242,7 +248,7 @@ def test_side_by_side_width_must_be_twice_the_height(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "P"])
-def test_alpha_and_palette_images_are_converted_with_one_warning(tmp_path, mode):
+def test_alpha_palette_warn_once(tmp_path, mode):
     (tmp_path / "train").mkdir()
     for index in range(3):
         image = Image.fromarray(np.full((8, 16, 3), 64, np.uint8))
@@ -265,7 +271,7 @@ def test_alpha_and_palette_images_are_converted_with_one_warning(tmp_path, mode)
     assert torch.allclose(item["A"], torch.full((3, 8, 8), LOW), atol=1e-6)
 
 
-def test_sixteen_bit_png_is_scaled_to_eight_bits(tmp_path):
+def test_sixteen_bit_png_scaled(tmp_path):
     array = np.zeros((8, 16), np.uint16)
     array[:, 8:] = 65535
     array[0, 0] = 32896  # 128.5 * 256: 128 after scaling
@@ -277,10 +283,11 @@ def test_sixteen_bit_png_is_scaled_to_eight_bits(tmp_path):
     item = datamodule.train_dataset[0]
 
     assert item["A"][0, 0, 0].item() == pytest.approx(128 / 127.5 - 1, abs=1e-6)
-    assert item["A"][0, 1, 1].item() == -1.0 and item["B"].min().item() == 1.0
+    assert item["A"][0, 1, 1].item() == -1.0
+    assert item["B"].min().item() == 1.0
 
 
-def test_crop_larger_than_load_size_is_rejected(tmp_path):
+def test_crop_larger_than_load_rejected(tmp_path):
     message = (
         "crop_size=300 is larger than load_size=286: images are resized to load_size before a crop_size crop. "
         "Set crop_size <= load_size"
@@ -289,7 +296,7 @@ def test_crop_larger_than_load_size_is_rejected(tmp_path):
         PairedImageDataModule(tmp_path, load_size=286, crop_size=300)
 
 
-def test_image_smaller_than_the_crop_is_named(tmp_path):
+def test_image_smaller_than_crop_named(tmp_path):
     write_side_by_side(tmp_path / "train", ["0.png"], size=8)
 
     message = (
@@ -308,7 +315,7 @@ def test_image_smaller_than_the_crop_is_named(tmp_path):
         ({"preprocess": "zoom"}, "preprocess='zoom' is not one of"),
     ],
 )
-def test_bad_options_are_named(tmp_path, options, message):
+def test_bad_options_named(tmp_path, options, message):
     write_side_by_side(tmp_path / "train", ["0.png"])
 
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -332,19 +339,22 @@ def test_real_facades_labels_to_photo():
     datamodule.setup("fit")
     item = datamodule.val_dataset[0]
 
-    assert len(datamodule.train_dataset) == 360 and len(datamodule.val_dataset) == 40
+    assert len(datamodule.train_dataset) == 360
+    assert len(datamodule.val_dataset) == 40
     assert item["A"].shape == item["B"].shape == (3, 256, 256)
     # BtoA: the condition is the right half (the label map) of the 512x256 file, unchanged at 256x256.
     with Image.open(item["path"]) as image:
         pixels = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).float() / 127.5 - 1
-    assert torch.equal(item["A"], pixels[:, :, 256:]) and torch.equal(item["B"], pixels[:, :, :256])
+    assert torch.equal(item["A"], pixels[:, :, 256:])
+    assert torch.equal(item["B"], pixels[:, :, :256])
 
 
-def test_real_edges2shoes_uses_its_val_split():
+def test_real_edges2shoes_val_split():
     datamodule = PairedImageDataModule(real_folder("edges2shoes_100"), direction="AtoB", num_workers=0)
     datamodule.setup("fit")
     edges = datamodule.val_dataset[0]["A"]
 
-    assert len(datamodule.train_dataset) == 100 and len(datamodule.val_dataset) == 20
+    assert len(datamodule.train_dataset) == 100
+    assert len(datamodule.val_dataset) == 20
     # Edge maps are mostly white background.
     assert (edges > 0.9).float().mean().item() > 0.5
