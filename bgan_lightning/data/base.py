@@ -124,8 +124,9 @@ class ConditionalImageDataModule(pl.LightningDataModule):
         split_seed: Seed of the hold-out; the same seed always holds out the same items.
         predict_dir: Folder of condition-only images to predict on; None predicts on the test data.
         skip_invalid: Skip unusable files (their count is logged once) instead of raising.
-        verify_images: Decode every file once at setup so that truncated files fail there; False only
-            reads the headers, which is faster for large datasets.
+        verify_images: Decode every file once at setup so that truncated files fail there. False only reads
+            the headers, which is faster for large datasets, but then a truncated file fails inside the
+            DataLoader worker that reads it.
         dataset_name: Name stored in checkpoints.
         direction: ``"AtoB"`` or ``"BtoA"`` for paired data (which half is the condition), else None.
         load_size: Size images are resized to before cropping.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -116,3 +118,22 @@ def test_keep_valid_skips_and_logs_once(caplog):
 
     assert kept == [(0, 0), (2, 20)]
     assert caplog.messages == ["Skipped 2 invalid file(s) in here (skip_invalid=True); the first: item 1 is odd"]
+
+
+def write_rgb16_png(path, value: int) -> None:
+    """Write a 3x2 16-bit-per-channel RGB PNG of one value (Pillow cannot write this mode itself)."""
+    width, height = 3, 2
+    rows = b"".join(b"\x00" + np.full((width, 3), value, dtype=">u2").tobytes() for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
+
+
+def test_sixteen_bit_rgb_png_reads_as_eight_bits(tmp_path):
+    write_rgb16_png(tmp_path / "rgb16.png", 43690)
+
+    assert np.asarray(load_image(tmp_path / "rgb16.png", 3)).tolist() == [[[170] * 3] * 3] * 2
