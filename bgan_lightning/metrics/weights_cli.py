@@ -1,8 +1,9 @@
 """``bgan weights list|fetch|verify``: inspect, obtain and check the metric weights.
 
-``list`` shows every file found for each weight (source, SHA-256 state: ok, mismatch, or no-record), ``fetch`` obtains
-what is missing (see :mod:`bgan_lightning.metrics.weights` for the order of sources) and is a quick no-op when all is
-present, ``verify`` prints the same table as ``list`` and exits with 1 when a file fails its hash.
+``list`` shows every file found for each weight with its source and SHA-256 state (ok, mismatch, or no-record).
+``fetch`` obtains what is missing, in the order of sources of :mod:`bgan_lightning.metrics.weights`, and returns at
+once when everything is present. ``verify`` prints the same table as ``list`` and exits with 1 when a file fails its
+hash.
 
 Examples:
     bgan weights list
@@ -81,7 +82,7 @@ def _fetch(names: list[str], directory: str | None, allow_download: bool) -> int
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``bgan weights``."""
+    """Build the argument parser of ``bgan weights``."""
     parser = argparse.ArgumentParser(prog="bgan weights", description="List, fetch and verify the metric weights.")
     parser.add_argument("command", choices=["list", "fetch", "verify"])
     parser.add_argument("names", nargs="*", help=f"weights to act on (default all: {', '.join(weights.WEIGHTS)})")

