@@ -9,7 +9,6 @@ input of each shape and keeps the faster one for the rest of the process.
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from collections.abc import Callable, Hashable
 
@@ -20,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 COMPUTE_PATHS = ("grouped", "decomposed")
 COMPUTE_OPTIONS = ("auto", *COMPUTE_PATHS)
+
+SWITCH_MARGIN = 0.05
 
 _CHOICES: dict[Hashable, str] = {}
 
@@ -54,7 +55,10 @@ def _synchronize(device: torch.device) -> None:
 
 
 def measure_paths(runners: dict[str, Callable[[], Tensor]], device: torch.device, repeats: int = 3) -> dict[str, float]:
-    """Time each runner ``repeats`` times after one warm-up call, interleaved, and return the medians in seconds.
+    """Time each runner ``repeats`` times after one warm-up call, interleaved, and return the fastest in seconds.
+
+    The fastest call is used rather than the median because other processes can only add time, so with few
+    calls the minimum is the steadier estimate of a path's cost.
 
     Args:
         runners: Path name to a callable that computes the layer output without recording gradients.
@@ -62,7 +66,7 @@ def measure_paths(runners: dict[str, Callable[[], Tensor]], device: torch.device
         repeats: Timed calls per runner.
 
     Returns:
-        Path name to the median time of one call.
+        Path name to the fastest time of one call.
     """
     timings: dict[str, list[float]] = {name: [] for name in runners}
     for run in runners.values():
@@ -74,7 +78,7 @@ def measure_paths(runners: dict[str, Callable[[], Tensor]], device: torch.device
             run()
             _synchronize(device)
             timings[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in timings.items()}
+    return {name: min(values) for name, values in timings.items()}
 
 
 def choose_path(key: Hashable, runners: dict[str, Callable[[], Tensor]], device: torch.device) -> str:
@@ -90,7 +94,8 @@ def choose_path(key: Hashable, runners: dict[str, Callable[[], Tensor]], device:
         device: Device the runners compute on.
 
     Returns:
-        The name of the faster path (ties go to the first entry).
+        The name of the faster path. Another path must beat the first entry by more than ``SWITCH_MARGIN``
+        (5 %), so that timing noise does not move a layer off the fallback for no real gain.
     """
     fallback = next(iter(runners))
     if torch.are_deterministic_algorithms_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
@@ -98,8 +103,10 @@ def choose_path(key: Hashable, runners: dict[str, Callable[[], Tensor]], device:
     choice = _CHOICES.get(key)
     if choice is None:
         with torch.no_grad():
-            medians = measure_paths(runners, device)
-        choice = min(medians, key=lambda name: (medians[name], name != fallback))
+            seconds = measure_paths(runners, device)
+        limit = seconds[fallback] / (1.0 + SWITCH_MARGIN)
+        faster = {name: value for name, value in seconds.items() if value < limit}
+        choice = min(faster, key=faster.get) if faster else fallback
         _CHOICES[key] = choice
-        logger.debug("Compute path %s for %s (median seconds %s).", choice, key, medians)
+        logger.debug("Compute path %s for %s (fastest seconds %s).", choice, key, seconds)
     return choice

@@ -182,11 +182,18 @@ class StochasticBasisConv2d(StochasticModule):
     def sample_filters(self, z: Tensor) -> Tensor:
         """Build filters (B, C_out, C_in, kh, kw) from latents z (B, latent_dim)."""
         psi = check_bases(type(self).__name__, self.basis_generator(z), self.num_bases, self.kernel_size)
-        return torch.einsum("oik,bkhw->boihw", self.coefficients, psi)
+        return self._filters(psi)
+
+    def _filters(self, psi: Tensor) -> Tensor:
+        """Compute w[b, o, i] = sum_k a[o, i, k] * psi[b, k] as one (batched) matrix product."""
+        rows = psi.shape[0]
+        coefficients = self.coefficients.reshape(-1, self.num_bases)  # (C_out * C_in, K)
+        weight = torch.matmul(coefficients, psi.reshape(rows, self.num_bases, -1))  # (B, C_out * C_in, kh * kw)
+        return weight.view(rows, self.out_channels, self.in_channels, *self.kernel_size)
 
     def _grouped(self, x: Tensor, psi: Tensor, padding: tuple[int, int]) -> Tensor:
         """Convolve the padded input x (B, C_in, H, W) with filters built from ``psi`` (B or 1, K, kh, kw)."""
-        weight = torch.einsum("oik,bkhw->boihw", self.coefficients, psi)  # (B or 1, C_out, C_in, kh, kw)
+        weight = self._filters(psi)  # (B or 1, C_out, C_in, kh, kw)
         return per_sample_conv2d(x, weight, self.bias, self.stride, padding, self.dilation)
 
     def _decomposed(self, x: Tensor, psi: Tensor, padding: tuple[int, int]) -> Tensor:
