@@ -1,8 +1,8 @@
 """Run every benchmark and assemble BENCHMARKS.md from their result sections.
 
 Each benchmark module (``benchmarks.layers``, ``benchmarks.networks``, ``benchmarks.data_loader``,
-``benchmarks.metrics``) measures its ratios side by side in one process and writes a Markdown section to
-``benchmarks/results/<name>.md``. This script runs them one after another, so they do not compete for the
+``benchmarks.metrics``) measures its ratios side by side in one process and writes a Markdown section under
+``benchmarks/results/``. This script runs them one after another, so they do not compete for the
 CPU, then joins the sections under a header into ``BENCHMARKS.md`` at the repository root.
 
 Usage:
@@ -21,7 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-BENCHMARKS = ("layers", "networks", "data_loader", "metrics")
+# Benchmark module -> the result section it writes under benchmarks/results/.
+BENCHMARKS = {"layers": "layers.md", "networks": "networks.md", "data_loader": "data.md", "metrics": "metrics.md"}
 
 HEADER = """# Benchmarks
 
@@ -50,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
 
     sections = [HEADER]
-    for name in BENCHMARKS:
-        path = RESULTS / f"{name}.md"
+    for name, result_file in BENCHMARKS.items():
+        path = RESULTS / result_file
         if path.exists():
             sections.append(path.read_text().strip() + "\n")
         else:
