@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from bgan_lightning.metrics.weights import StateDict, load_weights
+from bgan_lightning.metrics.weights import StateDict, load_weights, state_dict_digest
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +202,12 @@ class FIDInceptionV3(nn.Module):
 
     Attributes:
         num_features: 2048, read by ``FrechetInceptionDistance``.
+        weights_id: identifier of the weights and resize (set by :func:`build_inception` from a digest of the
+            tensors, so the same weights from any source share it), for keying cached real statistics.
     """
 
     num_features = 2048
+    weights_id = "fid-inception-unloaded"
 
     def __init__(self, antialias: bool = False) -> None:
         """Build the network with zero weights; load them with ``load_state_dict``.
@@ -334,6 +337,8 @@ def build_inception(
     model = FIDInceptionV3(antialias=antialias)
     model.load_state_dict(state_dict)
     model.requires_grad_(False)
+    resize = "antialias" if antialias else "tf1"
+    model.weights_id = f"fid-inception-{resize}-{state_dict_digest(state_dict)[:12]}"
     return model
 
 

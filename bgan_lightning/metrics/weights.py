@@ -211,6 +211,16 @@ def check_sha256(data_or_path: bytes | str | Path, expected: str, what: str) -> 
         )
 
 
+def state_dict_digest(state_dict: StateDict) -> str:
+    """Hash the names, dtypes, shapes and values of a state dict (SHA-256 hex), whatever file they came from."""
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        tensor = state_dict[key].detach().cpu().contiguous()
+        digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 

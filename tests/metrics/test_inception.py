@@ -105,6 +105,7 @@ def test_matches_torchscript_original():
         actual = model.features(x)
 
     assert ((actual - expected).norm() / expected.norm()).item() < 1e-4
+    assert model.weights_id.startswith("fid-inception-tf1-")
 
 
 @pytest.mark.slow

@@ -332,3 +332,12 @@ def test_hand_placed_official_file_in_cache(env):
     resolved = resolve_weights("fake", allow_download=False, allow_build=False)
 
     assert (resolved.source, resolved.path) == ("project cache", env["cache"] / env["spec"].hub_filename)
+
+
+def test_state_dict_digest_depends_on_values_only():
+    a = {"x": torch.arange(6.0).reshape(2, 3), "y": torch.ones(2)}
+    b = {"y": torch.ones(2), "x": torch.arange(6.0).reshape(2, 3).t().contiguous().t()}
+    c = {"x": torch.arange(6.0).reshape(2, 3), "y": torch.tensor([1.0, 2.0])}
+
+    assert weights.state_dict_digest(a) == weights.state_dict_digest(b)
+    assert weights.state_dict_digest(a) != weights.state_dict_digest(c)
