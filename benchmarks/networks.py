@@ -1,0 +1,397 @@
+"""Cost of the paper's networks on this machine: Table A.3 of Wang et al. (ICLR 2020) and cheap sampling.
+
+Parts, each timed with the compared variants taking turns within every repeat (so both see the same load)
+and reported as medians, at batch size 1 in eval mode under ``torch.no_grad()``:
+
+1. pix2pix ResNet-9 generator against its BasisGAN version (the second conv of each residual block
+   stochastic): per-image test time at 256x256, parameters, and peak training memory of one
+   generator + discriminator step.
+2. pix2pixHD global generator (36 input channels, as on Cityscapes) plain and BasisGAN: time at 1024x512
+   and parameters; training memory only with ``--pix2pixhd-memory`` and enough free memory.
+3. 10 samples per input with ``sample()`` (the deterministic prefix once, the rest on a batch of 10)
+   against 10 full forward passes, for the BasisGAN ResNet-9 and a U-Net with a stochastic outermost
+   decoder level; a single forward on the input repeated 10 times separates batching from prefix sharing.
+4. Filter generation (section 3 of the paper, :class:`bgan_lightning.nn.FilterGeneratorConv2d`) against
+   basis generation in the ResNet-9 generator: parameters and time.
+
+Training memory on the CPU is the peak resident set size (``ru_maxrss``) of a fresh process that builds the
+generator, the discriminator and their Adam optimizers and runs one training step (generator forward,
+discriminator step on real and fake pairs, generator step with GAN + 100 x L1 for pix2pix or LSGAN + feature
+matching for pix2pixHD, no VGG loss), minus the resident size of that process after importing torch. It
+covers weights, gradients, optimizer state and activations, as the GPU numbers of the paper do, but CPU
+allocators differ from CUDA's caching allocator, so only ratios are comparable.
+
+Usage:
+    python -m benchmarks.networks            # full: 256x256 and 1024x512, 10-20 minutes on 2 busy cores
+    python -m benchmarks.networks --quick    # about 60 s of CPU time: fewer repeats, smaller labeled shapes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bgan_lightning.losses import adversarial_loss, feature_matching_loss
+from bgan_lightning.networks import (
+    GlobalGenerator,
+    MultiscaleDiscriminator,
+    NLayerDiscriminator,
+    ResnetGenerator,
+    UnetGenerator,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "benchmarks" / "results" / "networks.md"
+NUM_SAMPLES = 10
+# Table A.3 of Wang et al. (ICLR 2020), GTX 1080 Ti: (seconds per test image, training MB, parameters).
+PAPER = {
+    "pix2pix": (0.01017, 1465, 11_330_243),
+    "basisgan": (0.01025, 1439, 10_261_763),
+    "pix2pixhd": (0.0299, 8145, 182_546_755),
+    "pix2pixhd-basisgan": (0.0324, 8137, 154_378_051),
+}
+# Free memory needed before the pix2pixHD training step is measured (it peaks at several GB).
+PIX2PIXHD_MEMORY_NEEDED_GB = 12
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------- networks
+def build(name: str) -> tuple[nn.Module, nn.Module, int]:
+    """Return (generator, discriminator, condition channels) of a Table A.3 row."""
+    if name in ("pix2pix", "basisgan"):
+        stochastic = "alternate" if name == "basisgan" else "off"
+        return ResnetGenerator(3, 3, 64, 9, "instance", stochastic=stochastic), NLayerDiscriminator(6), 3
+    if name in ("pix2pixhd", "pix2pixhd-basisgan"):
+        stochastic = "alternate" if name == "pix2pixhd-basisgan" else "off"
+        generator = GlobalGenerator(36, 3, stochastic=stochastic)
+        return generator, MultiscaleDiscriminator(39, num_D=2, norm="instance"), 36
+    raise ValueError(f"Unknown network {name!r}; expected one of {tuple(PAPER)}.")
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# ---------------------------------------------------------------------------------------------- memory
+def current_rss_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_child(name: str, height: int, width: int) -> None:
+    """Run one training step in this (fresh) process and print its memory as JSON."""
+    baseline = current_rss_mb()
+    torch.manual_seed(0)
+    generator, discriminator, input_nc = build(name)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    condition = torch.rand(1, input_nc, height, width) * 2 - 1
+    target = torch.rand(1, 3, height, width) * 2 - 1
+    hd = name.startswith("pix2pixhd")
+    gan_mode = "lsgan" if hd else "vanilla"
+
+    fake = generator(condition)
+    opt_d.zero_grad()
+    real_out = discriminator(torch.cat([condition, target], 1))
+    fake_out = discriminator(torch.cat([condition, fake.detach()], 1))
+    d_loss = 0.5 * (adversarial_loss(real_out, True, gan_mode) + adversarial_loss(fake_out, False, gan_mode))
+    d_loss.backward()
+    opt_d.step()
+
+    opt_g.zero_grad()
+    fake_out = discriminator(torch.cat([condition, fake], 1))
+    g_loss = adversarial_loss(fake_out, True, gan_mode, for_discriminator=False)
+    if hd:
+        with torch.no_grad():
+            real_out = discriminator(torch.cat([condition, target], 1))
+        g_loss = g_loss + 10 * feature_matching_loss(fake_out, real_out)
+    else:
+        g_loss = g_loss + 100 * F.l1_loss(fake, target)
+    g_loss.backward()
+    opt_g.step()
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    print(json.dumps({"training_mb": peak - baseline}))
+
+
+def training_memory_mb(names: list[str], height: int, width: int) -> dict[str, float]:
+    """Measure :func:`memory_child` for each network in its own fresh interpreter, all at once.
+
+    Each process reports its own peak, so running them side by side changes their speed but not the numbers.
+    """
+    processes = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.networks", "--memory-child", name, str(height), str(width)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    }
+    memory = {}
+    for name, process in processes.items():
+        stdout, _ = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"The memory measurement of {name} failed with exit code {process.returncode}.")
+        memory[name] = json.loads(stdout.strip().splitlines()[-1])["training_mb"]
+    return memory
+
+
+def available_memory_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable"):
+            return int(line.split()[1]) / 2**20
+    return 0.0
+
+
+# ---------------------------------------------------------------------------------------------- timing
+def interleaved_medians(calls: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds of each call, the calls taking turns (order reversed every other repeat)."""
+    names = list(calls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    with torch.no_grad():
+        for _ in range(warmup):
+            for name in names:
+                calls[name]()
+        for repeat in range(repeats):
+            for name in names if repeat % 2 == 0 else reversed(names):
+                start = time.perf_counter()
+                calls[name]()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def verdict(value: float, goal: float) -> str:
+    return "yes" if value <= goal else "no"
+
+
+# ---------------------------------------------------------------------------------------------- parts
+def table_a3(quick: bool) -> list[str]:
+    lines = ["### Table A.3: pix2pix ResNet-9 and its BasisGAN version", ""]
+    torch.manual_seed(0)
+    networks = {name: build(name)[0].eval() for name in ("pix2pix", "basisgan")}
+    size = 128 if quick else 256
+    x = torch.rand(1, 3, size, size) * 2 - 1
+    repeats = 2 if quick else 5
+    times = interleaved_medians({name: (lambda g=g: g(x)) for name, g in networks.items()}, repeats)
+    params = {name: count_parameters(g) for name, g in networks.items()}
+    del networks
+    memory_size = 64 if quick else size
+    memory = training_memory_mb(["pix2pix", "basisgan"], memory_size, memory_size)
+
+    shape = f"{size}x{size}" + (" (smaller than the paper's 256x256 in --quick)" if quick else "")
+    lines += [
+        f"{shape}, batch 1, median of {repeats} interleaved repeats; memory of one G+D training step at "
+        f"{memory_size}x{memory_size} (pix2pix PatchGAN discriminator, batch norm, 6 input channels).",
+        "",
+        "| generator | s / image | parameters | training MB | paper: s / image | paper: MB | paper: parameters |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, label in (("pix2pix", "pix2pix ResNet-9"), ("basisgan", "BasisGAN ResNet-9")):
+        paper = PAPER[name]
+        lines.append(
+            f"| {label} | {times[name]:.3f} | {params[name]:,} | {memory[name]:,.0f} | "
+            f"{paper[0]} | {paper[1]:,} | {paper[2]:,} |"
+        )
+    time_ratio = times["basisgan"] / times["pix2pix"]
+    param_ratio = params["basisgan"] / params["pix2pix"]
+    memory_ratio = memory["basisgan"] / memory["pix2pix"]
+    lines += [
+        "",
+        "| ratio BasisGAN / pix2pix | here | paper | goal | met |",
+        "|---|---|---|---|---|",
+        f"| time | {time_ratio:.3f} | {0.01025 / 0.01017:.3f} | <= 1.02 | {verdict(time_ratio, 1.02)} |",
+        f"| parameters | {param_ratio:.3f} | {10_261_763 / 11_330_243:.3f} | <= 0.91 | {verdict(param_ratio, 0.91)} |",
+        f"| training memory | {memory_ratio:.3f} | {1439 / 1465:.3f} | <= 1.0 | {verdict(memory_ratio, 1.0)} |",
+        "",
+    ]
+    return lines
+
+
+def pix2pixhd(quick: bool, with_memory: bool = False) -> list[str]:
+    height, width = (128, 256) if quick else (512, 1024)
+    repeats = 1
+    shape = f"{width}x{height}" + (" (smaller than the paper's 1024x512 in --quick)" if quick else "")
+    lines = [f"### pix2pixHD global generator, {shape}", ""]
+    torch.manual_seed(0)
+    networks = {name: build(name)[0].eval() for name in ("pix2pixhd", "pix2pixhd-basisgan")}
+    x = torch.rand(1, 36, height, width) * 2 - 1
+    calls = {name: (lambda g=g: g(x)) for name, g in networks.items()}
+    times = interleaved_medians(calls, repeats, warmup=0 if quick else 1)
+    params = {name: count_parameters(g) for name, g in networks.items()}
+    del networks, calls
+
+    free_gb = available_memory_gb()
+    if not with_memory or free_gb < PIX2PIXHD_MEMORY_NEEDED_GB:
+        reason = "not measured (pass --pix2pixhd-memory)" if not with_memory else f"skipped: {free_gb:.1f} GB free"
+        memory = dict.fromkeys(params, None)
+    else:
+        reason = ""
+        memory = training_memory_mb(list(params), height, width)
+
+    lines += [
+        f"36 input channels (Cityscapes labels and instance edges), 4 downsamplings, 9 blocks, batch 1, "
+        f"median of {repeats} interleaved repeats. Training memory: {reason or 'one G+D step, 2-scale discriminator'}.",
+        "",
+        "| generator | s / image | parameters | training MB | paper: s / image | paper: MB | paper: parameters |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, label in (("pix2pixhd", "pix2pixHD"), ("pix2pixhd-basisgan", "pix2pixHD BasisGAN")):
+        paper = PAPER[name]
+        mb = "-" if memory[name] is None else f"{memory[name]:,.0f}"
+        lines.append(
+            f"| {label} | {times[name]:.3f} | {params[name]:,} | {mb} | {paper[0]} | {paper[1]:,} | {paper[2]:,} |"
+        )
+    lines += [
+        "",
+        f"Time ratio BasisGAN / plain: {times['pix2pixhd-basisgan'] / times['pix2pixhd']:.3f} "
+        f"(paper {0.0324 / 0.0299:.3f}); parameter ratio {params['pix2pixhd-basisgan'] / params['pix2pixhd']:.3f} "
+        f"(paper {154_378_051 / 182_546_755:.3f}).",
+        "",
+    ]
+    return lines
+
+
+def sampling(quick: bool) -> list[str]:
+    size = 64 if quick else 256
+    repeats = 1 if quick else 2
+    shape = f"{size}x{size}" + (" (smaller than 256x256 in --quick)" if quick else "")
+    lines = [
+        f"### {NUM_SAMPLES} samples per input: `sample()` against {NUM_SAMPLES} forward passes, {shape}",
+        "",
+        f"Median of {repeats} interleaved repeats. `sample()` computes the layers before the first stochastic "
+        f"layer once and the rest on a batch of {NUM_SAMPLES}; the batched forward runs the whole network on the "
+        f"input repeated {NUM_SAMPLES} times.",
+        "",
+        f"| generator | {NUM_SAMPLES} forwards (s) | batched forward (s) | sample() (s) | sample / forwards | goal "
+        "| met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    torch.manual_seed(0)
+    num_downs = 6 if quick else 8
+    generators = {
+        "BasisGAN ResNet-9": ResnetGenerator(3, 3, 64, 9, "instance", stochastic="alternate"),
+        f"BasisGAN U-Net ({num_downs} levels), stochastic outermost decoder": UnetGenerator(
+            3, 3, num_downs, 64, stochastic_levels=(0,)
+        ),
+    }
+    x = torch.rand(1, 3, size, size) * 2 - 1
+    repeated = x.repeat(NUM_SAMPLES, 1, 1, 1)
+    for label, generator in generators.items():
+        generator.eval()
+        with torch.no_grad():
+            # Every shape that the three variants use, once, before the clock starts.
+            generator(x)
+            generator(repeated)
+        calls = {
+            "forwards": lambda g=generator: [g(x) for _ in range(NUM_SAMPLES)],
+            "batched": lambda g=generator: g(repeated),
+            "sample": lambda g=generator: g.sample(x, NUM_SAMPLES, seed=0),
+        }
+        times = interleaved_medians(calls, repeats, warmup=0)
+        ratio = times["sample"] / times["forwards"]
+        lines.append(
+            f"| {label} | {times['forwards']:.2f} | {times['batched']:.2f} | {times['sample']:.2f} | "
+            f"{ratio:.3f} | <= 0.75 | {verdict(ratio, 0.75)} |"
+        )
+    lines.append("")
+    return lines
+
+
+def filter_generation(quick: bool) -> list[str]:
+    size = 64 if quick else 256
+    repeats = 1 if quick else 3
+    shape = f"{size}x{size}" + (" (smaller than 256x256 in --quick)" if quick else "")
+    lines = [f"### Filter generation against basis generation in ResNet-9, {shape}", ""]
+    torch.manual_seed(0)
+    generators = {
+        "basis generation (K = 7)": ResnetGenerator(stochastic="alternate"),
+        "filter generation": ResnetGenerator(stochastic="alternate", stochastic_layer="filter"),
+    }
+    x = torch.rand(1, 3, size, size) * 2 - 1
+    for generator in generators.values():
+        generator.eval()
+    times = interleaved_medians({name: (lambda g=g: g(x)) for name, g in generators.items()}, repeats)
+    lines += [
+        f"Both with the second conv of each of the 9 residual blocks stochastic, latent and hidden size 64; batch 1, "
+        f"median of {repeats} interleaved repeats.",
+        "",
+        "| stochastic layer | parameters | s / image |",
+        "|---|---|---|",
+    ]
+    for name, generator in generators.items():
+        lines.append(f"| {name} | {count_parameters(generator):,} | {times[name]:.3f} |")
+    lines.append("")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- report
+def machine() -> str:
+    name = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            name = line.split(":", 1)[1].strip()
+            break
+    cores = len(os.sched_getaffinity(0))
+    return (
+        f"Machine: {name}, {cores} cores visible, {torch.get_num_threads()} torch threads, "
+        f"Python {platform.python_version()}, torch {torch.__version__}, {platform.system()} {platform.release()}."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller shapes where labeled")
+    parser.add_argument(
+        "--pix2pixhd-memory",
+        action="store_true",
+        help="also measure pix2pixHD training memory at the chosen size (minutes per network on 2 cores)",
+    )
+    parser.add_argument("--memory-child", nargs=3, metavar=("NAME", "HEIGHT", "WIDTH"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        name, height, width = args.memory_child
+        memory_child(name, int(height), int(width))
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    start = time.perf_counter()
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    lines = ["## Networks", "", machine(), f"Load average at the start: {load} (1, 5, 15 min).", ""]
+    command = "python -m benchmarks.networks" + (" --quick" if args.quick else "")
+    lines += [f"`{command}`; memory is measured as the module docstring of `benchmarks/networks.py` states.", ""]
+    parts = (table_a3, lambda quick: pix2pixhd(quick, args.pix2pixhd_memory), sampling, filter_generation)
+    for part in parts:
+        part_start = time.perf_counter()
+        lines += part(args.quick)
+        log.info("part took %.0f s", time.perf_counter() - part_start)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    lines.append(
+        f"Total run time {time.perf_counter() - start:.0f} s; load average at the end {load} (1, 5, 15 min) on "
+        f"{len(os.sched_getaffinity(0))} cores. Under a load above the core count absolute times are inflated and "
+        "single timings noisy; the interleaved ratios are the numbers to read."
+    )
+
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text("\n".join(lines) + "\n")
+    log.info("wrote %s", OUTPUT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
