@@ -7,7 +7,7 @@ and reported as medians, at batch size 1 in eval mode under ``torch.no_grad()``:
    stochastic): per-image test time at 256x256, parameters, and peak training memory of one
    generator + discriminator step.
 2. pix2pixHD global generator (36 input channels, as on Cityscapes) plain and BasisGAN: time at 1024x512
-   and parameters; training memory only with ``--pix2pixhd-memory`` and enough free memory.
+   and parameters. Training memory is measured only with ``--pix2pixhd-memory`` and enough free memory.
 3. 10 samples per input with ``sample()`` (the deterministic prefix once, the rest on a batch of 10)
    against 10 full forward passes, for the BasisGAN ResNet-9 and a U-Net with a stochastic outermost
    decoder level; a single forward on the input repeated 10 times separates batching from prefix sharing.
@@ -64,7 +64,7 @@ PAPER = {
     "pix2pixhd": (0.0299, 8145, 182_546_755),
     "pix2pixhd-basisgan": (0.0324, 8137, 154_378_051),
 }
-# Free memory needed before the pix2pixHD training step is measured (it peaks at several GB).
+# Free memory needed before the pix2pixHD training step is measured (an estimate: it peaks at several GB).
 PIX2PIXHD_MEMORY_NEEDED_GB = 12
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,13 @@ class InpaintingGenerator(StagedGenerator):
     """Encoder-decoder for one-to-many inpainting, taking the masked image and the mask.
 
     Wang et al. (ICLR 2020) take the encoder-decoder of DSGAN (Yang et al., ICLR 2019) and replace its convs
-    by stochastic ones. This network follows that design family (the context-encoder and
-    globally-and-locally-consistent completion networks): a 5x5 stem, two stride-2 4x4 convs, six 3x3 convs
-    at a quarter resolution with dilations 1, 2, 4, 8, 16, 1 to see the whole hole, and two stride-2
-    transposed convs back to full resolution. It is not a layer-by-layer copy of DSGAN's code.
+    by stochastic ones. This network follows the same design family as the context-encoder and
+    globally-and-locally-consistent completion networks. It has a 5x5 stem and two stride-2 4x4 convs. Six
+    3x3 convs at a quarter resolution, with dilations 1, 2, 4, 8, 16 and 1, see the whole hole. Two stride-2
+    transposed convs return to full resolution.
+
+    NOTE: this is not a layer-by-layer copy of DSGAN's inpainting network, whose exact layer table is not
+    reproduced here, so parameter counts differ from theirs.
 
     The input holds the image with the hole blanked (3 channels) and the mask (1 channel, 1 inside the
     hole). With ``composite=True`` the output keeps the known pixels and takes only the hole from the network.

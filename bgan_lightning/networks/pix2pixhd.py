@@ -75,10 +75,10 @@ class LocalEnhancer(StagedGenerator):
 
     The global generator (width ``ngf * 2**n_local_enhancers``, without its output layer) runs on the input
     average-pooled ``n_local_enhancers`` times. Each local enhancer, from coarse to fine, encodes the input at
-    its own scale with a 7x7 conv and one stride-2 conv, adds the previous level's features, and refines them
-    with ``n_blocks_local`` residual blocks and a stride-2 transposed conv; the finest ends with a 7x7 conv and
-    tanh. Stochastic convs sit in the global generator's residual blocks only, so :meth:`sample` computes the
-    local encoders, at full resolution, once per input.
+    its own scale with a 7x7 conv and one stride-2 conv and adds the previous level's features. It then
+    refines them with ``n_blocks_local`` residual blocks and a stride-2 transposed conv. The finest ends with
+    a 7x7 conv and tanh. Stochastic convs sit in the global generator's residual blocks only, so
+    :meth:`sample` computes the local encoders, at full resolution, once per input.
 
     Args:
         input_nc: Condition channels.
@@ -186,8 +186,8 @@ class LocalEnhancer(StagedGenerator):
         return output
 
     def stages(self) -> list[Stage]:
-        # Local encoders are deterministic; running them before the global generator keeps them in the
-        # shared prefix of sample() without changing the order in which stochastic layers draw latents.
+        # Local encoders are deterministic, so running them first puts them in the shared prefix of sample()
+        # and leaves the order in which stochastic layers draw latents unchanged.
         stages = [Stage(self._encode_locals, tuple(self.local_down))]
         for stage in self.global_generator.stages():
             stages.append(Stage(lambda state, run=stage.run: (run(state[0]), state[1]), stage.modules))

@@ -93,7 +93,7 @@ class ResnetGenerator(StagedGenerator):
     BasisGAN version (``stochastic="alternate"``, K = 7, latent and hidden size 64) has 10,272,826.
 
     Wang et al. (ICLR 2020), Table A.3, report 11,330,243 and 10,261,763 parameters for their two
-    generators. The plain count is 47,936 below the reference code's; changing the norm, the bias rule or
+    generators. The plain count is 47,936 below the reference code's. Changing the norm, the bias rule or
     the input and output channel counts does not reproduce it, so their generator differs from the
     reference in a detail the paper does not state. Their BasisGAN generator saves 1,068,480 parameters,
     this one 1,105,353.
@@ -216,7 +216,7 @@ def stochastic_autoencoder(
     latent_dim: int = 64,
     hidden_dim: int = 64,
 ) -> ResnetGenerator:
-    """The stochastic auto-encoder of Wang et al. (ICLR 2020), section 5.1: a BasisGAN ResNet image -> image.
+    """Build the stochastic auto-encoder of Wang et al. (ICLR 2020), section 5.1: a BasisGAN ResNet image -> image.
 
     It is trained to reconstruct its own input (L1 + GAN, no pairs); its stochastic convs keep it from
     collapsing to the identity. In a LightningCLI config use ``class_path:

@@ -3,7 +3,7 @@
 A generator that subclasses :class:`StagedGenerator` lists its computation as :class:`Stage` objects that
 pass a state (a tensor, or a tuple of tensors and nested tuples, such as U-Net skip connections) from one to
 the next. ``forward`` runs every stage on the batch. ``sample`` runs the stages before the first one that
-holds a stochastic layer once per input, repeats the state ``num_samples`` times (``repeat_interleave``, so
+contains a stochastic layer once per input, repeats the state ``num_samples`` times (``repeat_interleave``, so
 sample ``s`` of input ``b`` sits at row ``b * S + s``) and runs the rest on the whole batch of samples.
 Stochastic layers draw their latents in the same order and with the same number of rows as a forward pass
 on repeated inputs would, so under :func:`bgan_lightning.nn.latent_control` with a seed
@@ -35,7 +35,7 @@ class Stage(NamedTuple):
 
     Attributes:
         run: Maps the state to the next state.
-        modules: The modules that ``run`` uses; the stage is stochastic if any of them holds a
+        modules: The modules that ``run`` uses; the stage is stochastic if any of them contains a
             :class:`bgan_lightning.nn.StochasticModule`.
     """
 
@@ -44,7 +44,7 @@ class Stage(NamedTuple):
 
 
 def is_stochastic(stage: Stage) -> bool:
-    """Whether ``stage`` draws latents."""
+    """Return whether ``stage`` draws latents."""
     return any(isinstance(m, StochasticModule) for module in stage.modules for m in module.modules())
 
 

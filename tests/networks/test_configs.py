@@ -32,5 +32,10 @@ def test_network_builds_from_yaml(name):
     instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # renamed in jsonargparse 4.49
     network = instantiate(parsed).network
     assert type(network).__name__ == name
-    x = torch.randn(1, 6 if "Discriminator" in name else 4 if name == "InpaintingGenerator" else 3, 32, 32)
+    channels = 3
+    if "Discriminator" in name:
+        channels = 6
+    elif name == "InpaintingGenerator":
+        channels = 4
+    x = torch.randn(1, channels, 32, 32)
     assert network(x) is not None

@@ -31,7 +31,8 @@ def test_spectral_norm_bounds_the_largest_singular_value():
 def test_patchgan_features_use_the_loss_format():
     discriminator = NLayerDiscriminator(6, ndf=4, n_layers=2, return_features=True)
     out = discriminator(torch.randn(1, 6, 32, 32))
-    assert len(out) == 1 and len(out[0]) == 4
+    assert len(out) == 1
+    assert len(out[0]) == 4
     assert out[0][-1].shape[1] == 1
 
 

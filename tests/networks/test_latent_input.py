@@ -12,7 +12,8 @@ def wrapped(latent_dim: int = 8) -> LatentInputGenerator:
 
 def test_reports_condition_channels_and_is_stochastic():
     generator = wrapped()
-    assert generator.input_nc == 3 and generator.output_nc == 3
+    assert generator.input_nc == 3
+    assert generator.output_nc == 3
     assert [name for name, _ in stochastic_modules(generator)] == [""]
 
 

@@ -32,7 +32,8 @@ def test_stochastic_modes(mode, expected):
 def test_resnet_block_is_named_for_conversion():
     generator = tiny()
     blocks = [m for m in generator.modules() if type(m).__name__ == "ResnetBlock"]
-    assert len(blocks) == 2 and isinstance(blocks[0], ResnetBlock)
+    assert len(blocks) == 2
+    assert isinstance(blocks[0], ResnetBlock)
     convs = [m for m in blocks[0].modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 2
 

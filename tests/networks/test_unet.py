@@ -12,7 +12,7 @@ def tiny(**kwargs) -> UnetGenerator:
 
 
 def test_parameter_counts_of_unet_128_and_256():
-    # pix2pix prints 54.414 M for unet_256 (batch norm, 3 -> 3).
+    # The reference pix2pix code reports 54.414 M parameters for unet_256 (batch norm, 3 -> 3).
     assert count_parameters(UnetGenerator(3, 3, num_downs=8)) == 54_413_955
     assert count_parameters(UnetGenerator(3, 3, num_downs=7)) == 41_828_995
 
@@ -23,7 +23,7 @@ def test_forward_backward_range(norm):
     check_forward_backward(tiny(norm=norm, use_dropout=True, num_downs=6), torch.randn(2, 3, 64, 64))
 
 
-def test_one_by_one_bottleneck_with_batch_norm_and_batch_size_one():
+def test_unet_1x1_bottleneck_batch_one():
     # 2**num_downs pixels give a 1x1 bottleneck, which has no norm layer, so training mode does not fail.
     generator = tiny(norm="batch").train()
     check_forward_backward(generator, torch.randn(1, 3, 32, 32))
