@@ -92,7 +92,8 @@ class StochasticBasisConv2d(StochasticModule):
             maps with a 1x1 convolution by the coefficients (C_out, C_in * K). Both are exact. ``"auto"``
             (default) times both forward passes once per input shape, device and dtype and keeps the faster
             one for the process (see :mod:`bgan_lightning.nn.compute_path`). The path taken last is in
-            ``last_compute``.
+            ``last_compute``. NOTE: only the forward pass is timed, so in training the backward pass may
+            favour the other path.
 
     Shape:
         - Input: (B, C_in, H, W); optional ``z`` of shape (B, latent_dim) or (latent_dim,).
