@@ -89,13 +89,13 @@ def test_matches_lpips_package(version):
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_identical_images_have_zero_distance_and_inputs_broadcast():
+def test_identical_images_zero_distance():
     model = LPIPSNet("vgg")
     for parameter in model.parameters():
         torch.nn.init.normal_(parameter, std=0.05)
     for lin in model.lins:
         lin.data.abs_()
-    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    x = torch.rand(3, 3, 16, 16) * 2 - 1
 
     same = model(x, x)
     broadcast = model(x, x[:1])
