@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import pytest
 import torch
@@ -199,7 +200,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _run_two_ranks(worker, *args) -> list:
+    """Run ``worker(rank, port, *args, queue)`` in two forked gloo ranks; return what they put, sorted by rank."""
+    queue = mp.get_context("fork").Queue()
+    context = mp.start_processes(worker, args=(_free_port(), *args, queue), nprocs=2, join=False, start_method="fork")
+    deadline = time.monotonic() + 60
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            raise RuntimeError("The two DDP ranks did not finish within 60 s.")
+    return sorted(queue.get(timeout=10) for _ in range(2))
+
+
 def _ddp_worker(rank: int, port: int, queue) -> None:
+    # A forked child must not enter the OpenMP pool the parent started: run single-threaded.
+    torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     try:
@@ -219,10 +235,7 @@ def test_ranks_synchronise_and_match_a_single_process():
     reference.update(random_samples(0), indices=[0, 1, 2, 3])
     expected = reference.compute()["trials"].tolist()
 
-    context = mp.get_context("fork")
-    queue = context.Queue()
-    mp.start_processes(_ddp_worker, args=(_free_port(), queue), nprocs=2, join=True, start_method="fork")
-    results = dict(queue.get(timeout=30) for _ in range(2))
+    results = dict(_run_two_ranks(_ddp_worker))
 
     assert results[0] == pytest.approx(expected, rel=1e-12)
     assert results[1] == pytest.approx(expected, rel=1e-12)
