@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 COMPUTE_PATHS = ("grouped", "decomposed")
 COMPUTE_OPTIONS = ("auto", *COMPUTE_PATHS)
 
-SWITCH_MARGIN = 0.05
+SWITCH_MARGIN = 0.10
 
 _CHOICES: dict[Hashable, str] = {}
 
@@ -54,7 +54,7 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_paths(runners: dict[str, Callable[[], Tensor]], device: torch.device, repeats: int = 3) -> dict[str, float]:
+def measure_paths(runners: dict[str, Callable[[], Tensor]], device: torch.device, repeats: int = 5) -> dict[str, float]:
     """Time each runner ``repeats`` times after one warm-up call, interleaved, and return the fastest in seconds.
 
     The fastest call is used rather than the median because other processes can only add time, so with few
@@ -95,7 +95,7 @@ def choose_path(key: Hashable, runners: dict[str, Callable[[], Tensor]], device:
 
     Returns:
         The name of the faster path. Another path must beat the first entry by more than ``SWITCH_MARGIN``
-        (5 %), so that timing noise does not move a layer off the fallback for no real gain.
+        (10 %), so that timing noise does not move a layer off the fallback for no real gain.
     """
     fallback = next(iter(runners))
     if torch.are_deterministic_algorithms_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
