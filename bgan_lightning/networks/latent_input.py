@@ -16,8 +16,8 @@ class LatentInputGenerator(StochasticModule, StagedGenerator):
     Each sample draws ``z`` ~ N(0, I) of size ``latent_dim`` (8 by default), which is broadcast over the image
     and concatenated to the condition along channels. The wrapper is itself a
     :class:`bgan_lightning.nn.StochasticModule`, so :func:`bgan_lightning.nn.latent_control` seeds, shares or
-    sets its code like any stochastic layer, and the MSGAN and DSGAN regularizers read it from
-    ``last_latent``.
+    sets its code like any stochastic layer (the MSGAN and DSGAN regularizers pass explicit codes that way),
+    and ``last_latent`` keeps the code of the last forward pass.
 
     Args:
         generator: The wrapped network, built with ``input_nc`` = condition channels + ``latent_dim``, for
