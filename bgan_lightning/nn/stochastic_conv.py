@@ -45,11 +45,10 @@ def per_sample_conv2d(
     batch_size, out_channels, in_channels = weight.shape[:3]
     grouped = x.reshape(1, batch_size * in_channels, *x.shape[2:])
     weight = weight.reshape(batch_size * out_channels, in_channels, *weight.shape[3:])
-    out = F.conv2d(grouped, weight, None, stride, padding, dilation, groups=batch_size)
-    out = out.view(batch_size, out_channels, *out.shape[2:])
-    if bias is not None:
-        out = out + bias.view(1, -1, 1, 1)
-    return out
+    # The bias is repeated per sample so that the convolution adds it, saving a pass over the output.
+    bias = None if bias is None else bias.repeat(batch_size)
+    out = F.conv2d(grouped, weight, bias, stride, padding, dilation, groups=batch_size)
+    return out.view(batch_size, out_channels, *out.shape[2:])
 
 
 def pad_input(x: Tensor, padding: tuple[int, int], padding_mode: str) -> tuple[Tensor, tuple[int, int]]:

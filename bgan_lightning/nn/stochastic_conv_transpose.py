@@ -183,10 +183,9 @@ class StochasticBasisConvTranspose2d(StochasticModule):
         # One grouped transposed convolution applies each sample's own filters to that sample.
         grouped = x.reshape(1, batch_size * self.in_channels, *x.shape[2:])
         weight = weight.reshape(batch_size * self.in_channels, self.out_channels, *self.kernel_size)
+        # The bias is repeated per sample so that the convolution adds it, saving a pass over the output.
+        bias = None if bias is None else bias.repeat(batch_size)
         out = F.conv_transpose2d(
-            grouped, weight, None, self.stride, self.padding, output_padding, batch_size, self.dilation
+            grouped, weight, bias, self.stride, self.padding, output_padding, batch_size, self.dilation
         )
-        out = out.view(batch_size, self.out_channels, *out.shape[2:])
-        if bias is not None:
-            out = out + bias.view(1, -1, 1, 1)
-        return out
+        return out.view(batch_size, self.out_channels, *out.shape[2:])
