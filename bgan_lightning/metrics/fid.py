@@ -114,6 +114,8 @@ class SampleFID(Metric):
             ``weights_id`` attribute of ``fid`` or of its feature extractor, else a hash of the weights.
         allow_nonnegative: Accept images without negative values (see
             :func:`bgan_lightning.metrics.lpips_diversity.check_image_range`).
+        feature_batch_size: Images sent through the feature extractor at once; bounds memory when an update
+            holds all S samples of a batch of inputs.
     """
 
     is_differentiable = False
@@ -126,9 +128,12 @@ class SampleFID(Metric):
         fid: FrechetInceptionDistance | None = None,
         weights_id: str | None = None,
         allow_nonnegative: bool = False,
+        feature_batch_size: int = 64,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if feature_batch_size < 1:
+            raise ValueError(f"feature_batch_size must be at least 1, got {feature_batch_size}.")
         if fid is None:
             from bgan_lightning.metrics.inception import build_fid
 
@@ -136,6 +141,7 @@ class SampleFID(Metric):
         fid.reset_real_features = False
         self.fid = fid
         self.allow_nonnegative = allow_nonnegative
+        self.feature_batch_size = feature_batch_size
         self._weights_id = weights_id or getattr(fid, "weights_id", None) or getattr(fid.inception, "weights_id", None)
         self._real_source: Path | None = None
 
@@ -177,7 +183,8 @@ class SampleFID(Metric):
             images: (N, C, H, W) or (N, S, C, H, W) float in [-1, 1], C of 1 or 3.
             real: Whether these are real targets.
         """
-        self.fid.update(self._prepare(images), real=real)
+        for chunk in self._prepare(images).split(self.feature_batch_size):
+            self.fid.update(chunk, real=real)
 
     def compute(self) -> Tensor:
         """FID of the generated images against the real statistics (a float scalar; lower is better).
