@@ -21,6 +21,7 @@ COMPUTE_PATHS = ("grouped", "decomposed")
 COMPUTE_OPTIONS = ("auto", *COMPUTE_PATHS)
 
 SWITCH_MARGIN = 0.10
+EARLY_STOP_FACTOR = 1.5
 
 _CHOICES: dict[Hashable, str] = {}
 
@@ -55,7 +56,10 @@ def _synchronize(device: torch.device) -> None:
 
 
 def measure_paths(runners: dict[str, Callable[[], Tensor]], device: torch.device, repeats: int = 5) -> dict[str, float]:
-    """Time each runner ``repeats`` times after one warm-up call, interleaved, and return the fastest in seconds.
+    """Time each runner up to ``repeats`` times after one warm-up call, interleaved; return the fastest in seconds.
+
+    Timing stops after two rounds when the second-fastest path is already ``EARLY_STOP_FACTOR`` (1.5) times
+    slower than the fastest.
 
     The fastest call is used rather than the median because other processes can only add time, so with few
     calls the minimum is the steadier estimate of a path's cost.
@@ -71,13 +75,19 @@ def measure_paths(runners: dict[str, Callable[[], Tensor]], device: torch.device
     timings: dict[str, list[float]] = {name: [] for name in runners}
     for run in runners.values():
         run()
-    for _ in range(repeats):
+    for round_index in range(repeats):
         for name, run in runners.items():
             _synchronize(device)
             start = time.perf_counter()
             run()
             _synchronize(device)
             timings[name].append(time.perf_counter() - start)
+
+        # Stop early once every other path is clearly slower than the fastest one: more calls cannot change that.
+        fastest = {name: min(values) for name, values in timings.items()}
+        ordered = sorted(fastest.values())
+        if round_index >= 1 and len(ordered) > 1 and ordered[1] > EARLY_STOP_FACTOR * ordered[0]:
+            break
     return {name: min(values) for name, values in timings.items()}
 
 
