@@ -111,6 +111,8 @@ class _ProtocolCallback(pl.Callback):
         self.mode_oracle: ModeOracle | None = None
         self.last_results: dict[str, float] = {}
         self._real_key: tuple | None = None
+        self._real_origin = "none"
+        self._real_path: Path | None = None
 
     # ------------------------------------------------------------------ one evaluation pass
     def _begin(self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str, limit: int | None) -> None:
@@ -135,7 +137,6 @@ class _ProtocolCallback(pl.Callback):
         self._num_diversity_inputs = 0
         self._image_size: tuple[int, int] | None = None
         self._needs_real = False
-        self._real_path: Path | None = None
         self._entries: list[dict[str, Any]] = []
         self._dataset_length, self._expected_inputs = self._count_inputs(trainer, split, limit)
         palette = getattr(datamodule, "palette", None)
@@ -195,6 +196,7 @@ class _ProtocolCallback(pl.Callback):
             return
         self.fid_score.reset_real()
         self._real_key = None
+        self._real_path = None
         if self.cache_real_statistics and self._dataset and self._expected_inputs:
             self._real_path = real_statistics_path(
                 self.fid_cache_dir or default_fid_stats_dir(),
@@ -208,6 +210,7 @@ class _ProtocolCallback(pl.Callback):
             )
             if self.fid_score.load_real_statistics(self._real_path):
                 self._real_key = key
+                self._real_origin = f"loaded from {self._real_path}"
                 return
         self._needs_real = True
         self._pending_key = key
@@ -311,11 +314,15 @@ class _ProtocolCallback(pl.Callback):
         if self._real_path is not None and num_real == self._expected_inputs:
             meta = {"dataset": self._dataset, "split": self._split, "direction": self._direction}
             self.fid_score.save_real_statistics(self._real_path, **meta)
-        elif self._real_path is not None:
-            log.warning(
-                "Not caching real FID statistics: expected %s real images but saw %d.", self._expected_inputs, num_real
-            )
-            self._real_path = None
+            self._real_origin = f"computed from the split, cached in {self._real_path}"
+        else:
+            if self._real_path is not None:
+                log.warning(
+                    "Not caching real FID statistics: expected %s real images but saw %d.",
+                    self._expected_inputs,
+                    num_real,
+                )
+            self._real_origin = "computed from the split"
         self._real_key = self._pending_key
         self._needs_real = False
 
@@ -342,12 +349,11 @@ class _ProtocolCallback(pl.Callback):
         if self.fid_score is None:
             protocol["fid_feature"] = "FID off"
             return protocol
-        source = str(self._real_path) if self._real_path is not None else "computed from the split, not cached"
         protocol.update(
             fid_feature=self.fid_score.num_features,
             fid_real_images=self._fid_counts[0],
             fid_fake_images=self._fid_counts[1],
-            fid_real_statistics=source,
+            fid_real_statistics=self._real_origin,
             fid_weights=self.fid_score.weights_id,
         )
         return protocol

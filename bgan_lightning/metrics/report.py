@@ -33,6 +33,7 @@ LABELS = {
     "mode_jsd": "Mode Jensen-Shannon divergence from uniform (bits)",
     "shape_iou": "Shape IoU of filled pixels against the true region",
     "dataset": "Dataset",
+    "direction": "Direction (AtoB: left half is the condition)",
     "split": "Split",
     "checkpoint": "Checkpoint",
     "num_inputs": "Inputs evaluated",

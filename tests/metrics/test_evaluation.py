@@ -218,7 +218,8 @@ def test_real_statistics_are_cached_and_reused(tmp_path):
     assert sum(network.calls) == 15  # the samples only; the 5 real targets came from the cache
     assert again["test/fid"] == pytest.approx(results["test/fid"], rel=1e-6)
     protocol = json.loads((tmp_path / "test_report" / "metrics.json").read_text())["protocol"]
-    assert protocol["fid_real_statistics"] == str(cached[0])
+    assert protocol["fid_real_statistics"] == f"loaded from {cached[0]}"
+    assert first.protocol(None)["fid_real_statistics"] == f"computed from the split, cached in {cached[0]}"
 
 
 def test_trials_draw_fresh_samples(tmp_path):
