@@ -6,7 +6,7 @@ logs ``val/lpips_diversity`` and ``val/fid`` for checkpoint selection. Both draw
 ``pl_module.sample`` and per-input seeds ``seed + i`` (``i`` the input's position in the split), so their
 samples equal those of ``bgan predict`` with the same seed and never depend on the global RNG or on batching.
 
-Under DDP, positions are derived from Lightning's ``DistributedSampler`` layout (rank ``r`` holds positions
+Under DDP, positions are derived from Lightning's ``DistributedSampler`` layout (rank ``r`` gets positions
 ``r, r + W, r + 2W, ...``), the inputs it repeats to even out the ranks are skipped, and every metric is
 synchronised, so every rank logs the same numbers. A custom or shuffling sampler changes which seed an input
 gets, but not the protocol's counts.
@@ -47,7 +47,7 @@ def default_fid_stats_dir() -> Path:
 
 
 def _describe_weights(module: nn.Module) -> str:
-    """Where a metric network's weights came from, as far as the module says."""
+    """Describe where a metric network's weights came from, from the attributes its builder set."""
     for attribute in ("weights_sources", "weights_source", "weights_id"):
         value = getattr(module, attribute, None)
         if value:
@@ -172,7 +172,7 @@ class _ProtocolCallback(pl.Callback):
 
     @staticmethod
     def _count_inputs(trainer: pl.Trainer, split: str, limit: int | None) -> tuple[int | None, int | None]:
-        """Length of the split's dataset and how many of its inputs this pass will see, when knowable."""
+        """Return the length of the split's dataset and how many of its inputs this pass will see, or None."""
         loaders = trainer.test_dataloaders if split == "test" else trainer.val_dataloaders
         loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
         num_batches = trainer.num_test_batches if split == "test" else trainer.num_val_batches
@@ -190,7 +190,7 @@ class _ProtocolCallback(pl.Callback):
         return length, expected
 
     def _decide_real_statistics(self, image_size: tuple[int, int]) -> None:
-        """On the first batch: reuse real statistics in memory or on disk, or collect them in this pass."""
+        """Reuse real statistics from memory or disk, or mark them to be collected in this pass (first batch)."""
         key = (self._split, self._dataset, self._direction, image_size, self._expected_inputs)
         if self._real_key == key:
             return
@@ -274,7 +274,7 @@ class _ProtocolCallback(pl.Callback):
                 self._entries.append(write_strip(folder, index, condition[k], _item(target, k), samples[k], path))
 
     def _finish(self, trainer: pl.Trainer, pl_module: pl.LightningModule, prefix: str) -> dict[str, float]:
-        """Compute, log under ``prefix/`` and reset every metric; return the numbers."""
+        """Compute, log under ``prefix/`` and reset every metric, then return the numbers."""
         totals = torch.tensor([self._num_inputs, self._num_diversity_inputs], device=pl_module.device)
         totals = trainer.strategy.reduce(totals, reduce_op="sum")
         self._total_inputs, self._total_diversity_inputs = (int(value) for value in totals)
@@ -327,7 +327,7 @@ class _ProtocolCallback(pl.Callback):
         self._needs_real = False
 
     def protocol(self, trainer: pl.Trainer) -> dict[str, Any]:
-        """Every setting of the last evaluation pass, for reports."""
+        """Return every setting of the last evaluation pass, for reports."""
         image_size = f"{self._image_size[0]}x{self._image_size[1]}" if self._image_size else None
         protocol: dict[str, Any] = {
             "dataset": self._dataset,
@@ -374,8 +374,8 @@ def _gather_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class TestReportCallback(_ProtocolCallback):
     """Evaluate the test split by the published protocol and write a report folder.
 
-    Every input of the test split gets S samples; all of them enter FID against the split's real targets,
-    the first ``max_inputs`` inputs enter LPIPS diversity, and every input gets a PNG strip (input, target,
+    Every input of the test split gets S samples, and all of them enter FID against the split's real targets.
+    The first ``max_inputs`` inputs enter LPIPS diversity. Every input gets a PNG strip (input, target,
     samples). ``test/lpips_diversity``, ``test/lpips_diversity_std`` and ``test/fid`` are logged, plus
     ``test/mode_coverage``, ``test/mode_jsd`` and ``test/shape_iou`` when the datamodule has a ``palette``
     and ``background`` (the ``multimodal_shapes`` dataset). The report (``metrics.json``, ``report.md``,
@@ -485,8 +485,8 @@ class EvaluationCallback(_ProtocolCallback):
             - class_path: bgan_lightning.metrics.evaluation.EvaluationCallback
               init_args: {every_n_epochs: 5, num_inputs: 50, num_samples: 10}
 
-    The real statistics of the subset are computed once and kept (and cached on disk when the datamodule
-    names its dataset); later evaluations only extract features of the samples.
+    The real statistics of the subset are computed once and kept in memory. They are also cached on disk when
+    the datamodule names its dataset. Later evaluations only extract features of the samples.
 
     Args:
         every_n_epochs: Evaluate after epochs where ``(epoch + 1) % every_n_epochs == 0``; 0 turns it off.

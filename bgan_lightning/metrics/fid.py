@@ -2,8 +2,8 @@
 
 Wraps torchmetrics' :class:`~torchmetrics.image.fid.FrechetInceptionDistance`, whose states are running sums
 of features and of their outer products, so memory stays the same however many images are seen. Real-image
-statistics are the expensive, unchanging half of the computation; they are cached on disk as those sums and
-reloaded, so repeated evaluations only extract features of the generated images.
+statistics are the expensive half of the computation and do not change between evaluations. They are cached
+on disk as those sums and reloaded, so repeated evaluations only extract features of the generated images.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def real_statistics_path(
 class SampleFID(Metric):
     """FID between generated samples and real images, with real statistics that can be cached on disk.
 
-    Generated images are all samples of every input, passed as (N, S, C, H, W) or (N, C, H, W); real images
+    Generated images are all samples of every input, passed as (N, S, C, H, W) or (N, C, H, W). Real images
     are the split's targets. Images are float in [-1, 1] with 1 or 3 channels; they are converted to uint8
     with :func:`bgan_lightning.images.to_uint8` (rounding) and handed to the wrapped metric in the form its
     ``normalize`` flag asks for, and the feature extractor resizes them to 299 itself.
@@ -225,8 +225,8 @@ class SampleFID(Metric):
     def load_real_statistics(self, path: str | Path) -> bool:
         """Use cached real statistics from ``path`` if it exists; call on every rank.
 
-        Rank 0 decides and loads the file; other ranks clear their real states, so the sum over ranks is the
-        cached statistics exactly once. Statistics already loaded from or saved to ``path`` are kept as they are.
+        Rank 0 checks for the file and loads it. Other ranks clear their real states, so the sum over ranks
+        counts the cached statistics once. Statistics already loaded from or saved to ``path`` are kept as they are.
 
         Returns:
             Whether real statistics for ``path`` are now in place (then no real image needs to be added).
@@ -244,8 +244,8 @@ class SampleFID(Metric):
                 meta = json.loads(str(data["meta"]))
                 if meta["num_features"] != self.num_features:
                     raise ValueError(
-                        f"{path} holds {meta['num_features']}-d statistics but the metric uses {self.num_features}-d "
-                        "features; delete the file or use another cache folder."
+                        f"{path} contains {meta['num_features']}-d statistics but the metric uses "
+                        f"{self.num_features}-d features; delete the file or use another cache folder."
                     )
                 for name in _REAL_STATES:
                     state = getattr(self.fid, name)

@@ -30,8 +30,8 @@ RANGE_TOLERANCE = 1e-3
 def check_image_range(images: Tensor, name: str = "images", allow_nonnegative: bool = False) -> None:
     """Check that images follow the package's [-1, 1] float convention.
 
-    The rule: uint8 (or any integer) tensors are rejected; float values outside
-    [-1 - RANGE_TOLERANCE, 1 + RANGE_TOLERANCE] are rejected; and a batch with no negative value at all is taken
+    The rule has three parts. Integer tensors such as uint8 are rejected. Float values outside
+    [-1 - RANGE_TOLERANCE, 1 + RANGE_TOLERANCE] are rejected. A batch with no negative value at all is taken
     as [0, 1] data and rejected unless ``allow_nonnegative`` is set. Images in [-1, 1] from a tanh generator
     practically always contain negative values, while a [0, 1] batch never does, so this last rule catches
     the common mistake of passing ``ToTensor()`` output; a batch that truly never goes below mid-grey (an
@@ -83,7 +83,7 @@ def sample_pairs(num_samples: int, mode: PairMode, num_pairs: int | None, genera
 
     Args:
         num_samples: Samples S of the input (at least 2).
-        mode: ``"consecutive"`` gives (0, 1), (1, 2), ..., (S - 2, S - 1); ``"random"`` draws ``num_pairs``
+        mode: ``"consecutive"`` gives (0, 1), (1, 2), ..., (S - 2, S - 1). ``"random"`` draws ``num_pairs``
             pairs of two different samples, uniformly and with replacement between pairs.
         num_pairs: Random pairs per input; None means S - 1, as many as consecutive pairs.
         generator: Private generator for random pairs; the global RNG is never used.
@@ -113,8 +113,8 @@ class LPIPSDiversity(Metric):
     callbacks do this), or leave ``trial=None`` to measure the same samples in every trial, which only differs
     between trials with random pairs.
 
-    Random pairs come from a private generator seeded by ``(seed, trial, input index)``, so they depend
-    neither on the global RNG nor on batching when ``indices`` are given; without ``indices`` inputs are
+    Random pairs come from a private generator seeded by ``(seed, trial, input index)``, so they never use the
+    global RNG. With ``indices`` given they also do not depend on batching. Without ``indices``, inputs are
     numbered in the order this metric received them since the last reset.
 
     Args:
@@ -193,7 +193,7 @@ class LPIPSDiversity(Metric):
         Args:
             samples: (N, S, C, H, W) in [-1, 1] with C of 1 or 3 and S >= 2.
             trial: Trial these samples belong to, in [0, trials); None adds them to every trial.
-            indices: Global index of each of the N inputs in the split; seeds the random pairs so that they do
+            indices: Global index of each of the N inputs in the split. It seeds the random pairs, so they do
                 not depend on batching or on the DDP rank.
         """
         if samples.dim() != 5:
@@ -231,7 +231,7 @@ class LPIPSDiversity(Metric):
     def compute(self) -> dict[str, Tensor]:
         """Return ``{"mean", "std", "trials"}``.
 
-        ``trials`` holds each trial's mean distance (T,); ``mean`` is their mean and ``std`` their unbiased
+        ``trials`` contains each trial's mean distance (T,). ``mean`` is their mean and ``std`` their unbiased
         standard deviation (0 for a single trial). All are float64 scalars or vectors on the metric's device.
         """
         if bool((self.pair_count == 0).any()):

@@ -29,7 +29,7 @@ def js_divergence(p: Tensor, q: Tensor) -> Tensor:
     middle = (p + q) / 2
 
     def kl(a: Tensor, b: Tensor) -> Tensor:
-        # 0 * log(0 / b) is 0; b > 0 wherever a > 0 because b is the midpoint.
+        # Terms with a = 0 contribute 0. Wherever a > 0, b > 0 too because b is the midpoint.
         ratio = torch.where(a > 0, a / b.clamp_min(1e-300), torch.ones_like(a))
         return (a * torch.log2(ratio)).sum(dim=-1)
 
@@ -74,7 +74,7 @@ class ModeOracle(Metric):
         super().__init__(**kwargs)
         palette_tensor = torch.tensor([list(colour) for colour in palette], dtype=torch.float32)
         if palette_tensor.dim() != 2 or palette_tensor.shape[1] != 3 or len(palette_tensor) < 2:
-            raise ValueError(f"palette must hold at least 2 RGB triples, got {list(palette)!r}.")
+            raise ValueError(f"palette must contain at least 2 RGB triples, got {list(palette)!r}.")
         background_tensor = torch.tensor(list(background), dtype=torch.float32)
         if background_tensor.shape != (3,):
             raise ValueError(f"background must be one RGB triple, got {background!r}.")
@@ -82,7 +82,10 @@ class ModeOracle(Metric):
         if threshold is None:
             threshold = float(gaps.min()) / 2
         if threshold <= 0:
-            raise ValueError(f"threshold must be positive, got {threshold}; a palette colour equals the background?")
+            raise ValueError(
+                f"threshold must be positive, got {threshold}; "
+                "give a palette whose colours all differ from the background."
+            )
         self.num_modes = len(palette_tensor)
         self.threshold = threshold
         self.allow_nonnegative = allow_nonnegative

@@ -1,6 +1,6 @@
 """Evaluation reports: numbers with the protocol that produced them, and one image strip per input.
 
-A report folder holds ``metrics.json`` (metrics, protocol and the list of inputs), ``report.md`` (one Markdown
+A report folder contains ``metrics.json`` (metrics, protocol and the list of inputs), ``report.md`` (one Markdown
 table with every metric and every protocol setting), ``index.html`` (the same table and every strip) and
 ``strips/<index>_<name>.png`` (condition, target, then the S samples of one input). Every file is written
 atomically, so an interrupted run never leaves a half-written report.
@@ -114,7 +114,7 @@ def write_strip(
 
 
 def markdown_table(metrics: Mapping[str, Any], protocol: Mapping[str, Any]) -> str:
-    """One Markdown table: every metric, then every protocol setting, so that numbers never lose their protocol."""
+    """Format one Markdown table with every metric followed by every protocol setting."""
     lines = ["| quantity | value |", "|---|---|"]
     for key, value in [*metrics.items(), *protocol.items()]:
         label, text = (cell.replace("|", "\\|") for cell in (LABELS.get(key, key), _format(value)))

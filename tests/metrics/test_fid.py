@@ -86,7 +86,7 @@ def test_single_channel_images_are_repeated():
     assert torch.equal(seen[:, 0], seen[:, 2])
 
 
-def test_normalize_flag_gets_zero_one_floats_of_the_same_levels():
+def test_normalize_flag_passes_unit_floats():
     network = PooledColours(expects_float=True)
     metric = SampleFID(fid=FrechetInceptionDistance(feature=network, normalize=True))
     batch = images(0)
@@ -161,7 +161,7 @@ def test_cache_with_other_feature_size_is_rejected(tmp_path):
             return super().forward(images)[:, :8]
 
     other = SampleFID(fid=FrechetInceptionDistance(feature=EightFeatures()))
-    with pytest.raises(ValueError, match="holds 12-d statistics but the metric uses 8-d features"):
+    with pytest.raises(ValueError, match="contains 12-d statistics but the metric uses 8-d features"):
         other.load_real_statistics(path)
 
 
@@ -229,6 +229,6 @@ def test_ranks_load_cached_statistics_once(tmp_path):
 
     results = _run_two_ranks(_ddp_worker, str(path))
 
-    # Only rank 0 holds the cached sums, so their sum over ranks counts every real image once.
+    # Only rank 0 loads the cached sums, so their sum over ranks counts every real image once.
     assert [(rank, loaded, num_real) for rank, loaded, num_real, _ in results] == [(0, True, 30), (1, True, 0)]
     assert [value for *_, value in results] == pytest.approx([expected, expected], rel=1e-6)

@@ -60,7 +60,7 @@ def test_consecutive_pair_indices():
     assert pairs.tolist() == [[0, 1], [1, 2], [2, 3]]
 
 
-def test_random_pairs_differ_within_pair_and_follow_num_pairs():
+def test_random_pairs_distinct_and_counted():
     generator = torch.Generator().manual_seed(0)
     pairs = sample_pairs(3, "random", 500, generator)
 
@@ -109,7 +109,7 @@ def test_trials_give_mean_and_unbiased_std():
     assert result["std"].item() == pytest.approx(torch.tensor([1.0, 2.0]).std().item())
 
 
-def test_random_pairs_differ_between_trials_on_the_same_samples():
+def test_random_pairs_vary_between_trials():
     metric = make_metric(pairs="random", num_pairs=3, trials=3)
     metric.update(random_samples(1))
 
@@ -221,7 +221,7 @@ def _ddp_worker(rank: int, port: int, queue) -> None:
     try:
         samples = random_samples(0)
         metric = make_metric(pairs="random", num_pairs=5, trials=2)
-        # Rank r holds inputs r and r + 2, as a DistributedSampler without shuffling would give it.
+        # Rank r gets inputs r and r + 2, as a DistributedSampler without shuffling would give it.
         mine = [rank, rank + 2]
         metric.update(samples[mine], indices=mine)
         result = metric.compute()

@@ -80,9 +80,12 @@ def test_region_accepts_float_masks_and_three_dimensional_shape():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"palette": [(1, 2, 3)]}, "palette must hold at least 2 RGB triples"),
+        ({"palette": [(1, 2, 3)]}, "palette must contain at least 2 RGB triples"),
         ({"background": (1, 2)}, "background must be one RGB triple"),
-        ({"palette": [(255, 255, 255), (0, 0, 0)]}, "threshold must be positive, got 0.0"),
+        (
+            {"palette": [(255, 255, 255), (0, 0, 0)]},
+            "threshold must be positive, got 0.0; give a palette",
+        ),
     ],
 )
 def test_invalid_settings_raise(kwargs, message):
