@@ -60,7 +60,7 @@ def small(**kwargs):
     return {"latent_dim": 8, "hidden_dim": 8, **kwargs}
 
 
-def test_resnet_alternate_replaces_second_conv_of_each_block(net):
+def test_resnet_alternate_second_conv(net):
     report = basisify(net, preset="resnet_alternate", **small())
 
     assert report.replaced_names == ["blocks.0.body.2", "blocks.1.body.2"]
@@ -70,7 +70,7 @@ def test_resnet_alternate_replaces_second_conv_of_each_block(net):
     assert report.skipped == []
 
 
-def test_all_preset_converts_and_names_skipped_layers(net):
+def test_all_preset_names_skipped(net):
     report = basisify(net, preset="all", **small())
 
     assert "up" in report.replaced_names

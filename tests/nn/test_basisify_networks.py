@@ -35,7 +35,7 @@ def training_step(model: nn.Module, size: int) -> None:
     assert unchanged == []
 
 
-def test_resnet_generator_alternate_matches_built_in_version():
+def test_resnet_alternate_matches_built_in():
     torch.manual_seed(0)
     plain = ResnetGenerator(ngf=4, n_blocks=2, **BASIS)
     built_in = ResnetGenerator(ngf=4, n_blocks=2, stochastic="alternate", **BASIS)
@@ -48,7 +48,7 @@ def test_resnet_generator_alternate_matches_built_in_version():
     assert report.params_after == count(built_in)
 
 
-def test_resnet_generator_converted_trains_and_samples():
+def test_resnet_converted_trains_and_samples():
     torch.manual_seed(0)
     generator = ResnetGenerator(ngf=4, n_blocks=2, **BASIS)
     x = torch.rand(1, 3, 16, 16) * 2 - 1
@@ -70,7 +70,7 @@ def test_resnet_generator_converted_trains_and_samples():
     training_step(generator, 16)
 
 
-def test_unet_generator_decoder_converted_trains():
+def test_unet_decoder_converted_trains():
     torch.manual_seed(0)
     generator = UnetGenerator(num_downs=4, ngf=4)
     built_in = UnetGenerator(num_downs=4, ngf=4, stochastic_levels=range(4), **BASIS)
@@ -83,7 +83,7 @@ def test_unet_generator_decoder_converted_trains():
     training_step(generator, 16)
 
 
-def test_unet_generator_all_convs_from_weights_train():
+def test_unet_all_convs_train():
     torch.manual_seed(0)
     generator = UnetGenerator(num_downs=4, ngf=4)
 

@@ -115,7 +115,7 @@ def test_auto_measures_once_per_shape():
     assert len(compute_choices()) == 2
 
 
-def test_auto_takes_grouped_path_in_deterministic_mode():
+def test_auto_grouped_in_deterministic_mode():
     clear_compute_choices()
     layer = StochasticBasisConv2d(5, 6, 3, padding=1, latent_dim=8, hidden_dim=8)
     enabled = torch.are_deterministic_algorithms_enabled()

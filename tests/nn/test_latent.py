@@ -98,7 +98,7 @@ def test_explicit_latents_too_narrow_rejected(net):
         net(batch_of_copies())
 
 
-def test_seed_reproducible_without_touching_global_rng(net):
+def test_seed_reproducible_global_rng_untouched(net):
     state = torch.random.get_rng_state()
 
     with latent_control(net, seed=7):
