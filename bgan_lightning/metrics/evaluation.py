@@ -25,7 +25,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from bgan_lightning.metrics.fid import SampleFID, real_statistics_path
+from bgan_lightning.metrics.fid import SampleFID, content_fingerprint, real_statistics_path
 from bgan_lightning.metrics.lpips_diversity import (
     LPIPS_NETS,
     LPIPS_VERSIONS,
@@ -189,9 +189,13 @@ class _ProtocolCallback(pl.Callback):
             expected = min(expected, limit)
         return length, expected
 
-    def _decide_real_statistics(self, image_size: tuple[int, int]) -> None:
+    def _decide_real_statistics(self, trainer: pl.Trainer, first_targets: Tensor) -> None:
         """Reuse real statistics from memory or disk, or mark them to be collected in this pass (first batch)."""
-        key = (self._split, self._dataset, self._direction, image_size, self._expected_inputs)
+        # NOTE: only rank 0's first batch is fingerprinted, so a split that differs only in later images
+        # (another hold-out with the same first batch) would reuse stale statistics.
+        content_id = trainer.strategy.broadcast(content_fingerprint(first_targets), src=0)
+        image_size = tuple(first_targets.shape[-2:])
+        key = (self._split, self._dataset, self._direction, image_size, self._expected_inputs, content_id)
         if self._real_key == key:
             return
         self.fid_score.reset_real()
@@ -207,6 +211,7 @@ class _ProtocolCallback(pl.Callback):
                 self.fid_score.num_features,
                 self.fid_score.weights_id,
                 self._direction,
+                content_id,
             )
             if self.fid_score.load_real_statistics(self._real_path):
                 self._real_key = key
@@ -225,7 +230,9 @@ class _ProtocolCallback(pl.Callback):
         if self._image_size is None:
             self._image_size = tuple((target if target is not None else condition).shape[-2:])
             if self.fid_score is not None:
-                self._decide_real_statistics(self._image_size)
+                if target is None:
+                    raise ValueError("FID needs the real targets batch['B'] of the split; set fid to false.")
+                self._decide_real_statistics(trainer, target)
 
         # Keep the inputs of this split (not the sampler's repeats) that the pass covers.
         keep = [
@@ -258,8 +265,6 @@ class _ProtocolCallback(pl.Callback):
         if self.fid_score is not None:
             self.fid_score.update(samples)
             if self._needs_real:
-                if target is None:
-                    raise ValueError("FID needs the real targets batch['B'] of the split; set fid to false.")
                 self.fid_score.update(target, real=True)
 
         if self._use_oracle:

@@ -63,6 +63,11 @@ def module_fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
+def content_fingerprint(images: Tensor) -> str:
+    """SHA-256 (8 hex digits) of images in [-1, 1] at the uint8 levels that the metrics see."""
+    return hashlib.sha256(to_uint8(images).contiguous().numpy().tobytes()).hexdigest()[:8]
+
+
 def real_statistics_path(
     cache_dir: str | Path,
     dataset: str,
@@ -72,6 +77,7 @@ def real_statistics_path(
     num_features: int,
     weights_id: str,
     direction: str | None = None,
+    content_id: str | None = None,
 ) -> Path:
     """Cache file of the real statistics of one split, named by everything that changes them.
 
@@ -84,12 +90,15 @@ def real_statistics_path(
         num_features: Feature dimension (2048 for the pool features).
         weights_id: Identifier of the feature extractor's weights (see :func:`module_fingerprint`).
         direction: ``"AtoB"`` or ``"BtoA"`` for paired folders, since it decides which half is the target.
+        content_id: Fingerprint of some of the real images (see :func:`content_fingerprint`), which tells
+            apart subsets and preprocessing that share every other part of the name.
 
     Returns:
-        ``<cache_dir>/<dataset>[-<direction>]-<split>-<H>x<W>-n<N>-d<D>-<weights_id>.npz``.
+        ``<cache_dir>/<dataset>[-<direction>]-<split>-<H>x<W>-n<N>-d<D>-<weights_id>[-<content_id>].npz``.
     """
     parts = [dataset] + ([direction] if direction else []) + [split]
     parts += [f"{image_size[0]}x{image_size[1]}", f"n{num_images}", f"d{num_features}", weights_id]
+    parts += [content_id] if content_id else []
     name = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", str(part)) for part in parts)
     return Path(cache_dir) / f"{name}.npz"
 

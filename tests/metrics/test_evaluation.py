@@ -15,7 +15,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from bgan_lightning.images import make_grid
 from bgan_lightning.metrics.evaluation import EvaluationCallback, TestReportCallback
-from bgan_lightning.metrics.fid import SampleFID
+from bgan_lightning.metrics.fid import SampleFID, content_fingerprint
 from bgan_lightning.metrics.lpips_diversity import LPIPSDiversity
 from bgan_lightning.modules import ConditionalGAN
 from bgan_lightning.nn import StochasticBasisConv2d
@@ -210,7 +210,8 @@ def test_evaluation_ignores_and_keeps_the_global_rng(tmp_path):
 def test_real_statistics_are_cached_and_reused(tmp_path):
     first, results = run_test(tmp_path)
     cached = list((tmp_path / "fid_stats").glob("*.npz"))
-    assert [path.name.rsplit("-", 1)[0] for path in cached] == ["tiny_pairs-AtoB-test-16x16-n5-d12"]
+    assert [path.name.rsplit("-", 2)[0] for path in cached] == ["tiny_pairs-AtoB-test-16x16-n5-d12"]
+    assert cached[0].name.endswith(f"-{content_fingerprint(Pairs(5, 2).b[:2])}.npz")
 
     second, again = run_test(tmp_path)
 

@@ -145,6 +145,10 @@ def test_cached_real_statistics_give_the_same_fid(tmp_path):
     assert second.num_real == 30
     assert torch.allclose(second.compute(), expected, rtol=1e-10)
     assert path.name == "facades-BtoA-test-6x6-n30-d12-abc.npz"
+    assert (
+        real_statistics_path(tmp_path, "f", "val", (6, 6), 3, 12, "abc", content_id="1f").name
+        == "f-val-6x6-n3-d12-abc-1f.npz"
+    )
     assert not list(tmp_path.glob(".*tmp"))
 
 
