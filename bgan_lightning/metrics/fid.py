@@ -90,8 +90,8 @@ def real_statistics_path(
         num_features: Feature dimension (2048 for the pool features).
         weights_id: Identifier of the feature extractor's weights (see :func:`module_fingerprint`).
         direction: ``"AtoB"`` or ``"BtoA"`` for paired folders, since it decides which half is the target.
-        content_id: Fingerprint of some of the real images (see :func:`content_fingerprint`), which tells
-            apart subsets and preprocessing that share every other part of the name.
+        content_id: Fingerprint of some of the real images (see :func:`content_fingerprint`). It separates
+            subsets and preprocessing settings that share every other part of the name.
 
     Returns:
         ``<cache_dir>/<dataset>[-<direction>]-<split>-<H>x<W>-n<N>-d<D>-<weights_id>[-<content_id>].npz``.
@@ -107,9 +107,9 @@ class SampleFID(Metric):
     """FID between generated samples and real images, with real statistics that can be cached on disk.
 
     Generated images are all samples of every input, passed as (N, S, C, H, W) or (N, C, H, W). Real images
-    are the split's targets. Images are float in [-1, 1] with 1 or 3 channels; they are converted to uint8
-    with :func:`bgan_lightning.images.to_uint8` (rounding) and handed to the wrapped metric in the form its
-    ``normalize`` flag asks for, and the feature extractor resizes them to 299 itself.
+    are the split's targets. Images are float in [-1, 1] with 1 or 3 channels. They are converted to uint8
+    with :func:`bgan_lightning.images.to_uint8` (rounding) and passed to the wrapped metric as uint8, or as
+    those levels divided by 255 when its ``normalize`` flag is set. The feature extractor resizes them itself.
 
     :meth:`reset` clears the generated images only; :meth:`reset_real` clears the real statistics too. State
     sizes are fixed (a D vector and a D x D matrix per side), so memory stays flat across evaluations. Under
