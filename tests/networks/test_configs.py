@@ -39,3 +39,16 @@ def test_network_builds_from_yaml(name):
         channels = 4
     x = torch.randn(1, channels, 32, 32)
     assert network(x) is not None
+
+
+def test_autoencoder_factory_builds_from_yaml():
+    parser = ArgumentParser()
+    parser.add_argument("--network", type=torch.nn.Module)
+    init_args = {"nc": 3, "ngf": 4, "n_blocks": 1}
+    config = {"network": {"class_path": "bgan_lightning.networks.stochastic_autoencoder", "init_args": init_args}}
+    parsed = parser.parse_string(yaml.safe_dump(config))
+    instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
+    network = instantiate(parsed).network
+    assert type(network).__name__ == "ResnetGenerator"
+    assert network.stochastic == "alternate"
+    assert network(torch.randn(1, 3, 8, 8)).shape == (1, 3, 8, 8)
