@@ -3,6 +3,7 @@
 Examples:
     bgan fit --config configs/quickstart.yaml
     bgan predict --config runs/quickstart/lightning_logs/version_0/config.yaml --ckpt_path last.ckpt
+    bgan test --config configs/facades.yaml --ckpt_path last.ckpt --test_report.num_samples 20
     bgan weights list
 """
 
@@ -15,19 +16,23 @@ import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from bgan_lightning.callbacks import SampleGridCallback, SamplePredictionWriter
+from bgan_lightning.metrics.evaluation import TestReportCallback
 from bgan_lightning.modules import ConditionalGAN
 
 
 class BganCLI(LightningCLI):
     """LightningCLI with the callbacks every run needs added as configurable, always-present options.
 
-    ``sample_grid`` (a :class:`SampleGridCallback`) writes sample grids under the run folder during fit, and
-    ``predict_writer`` (a :class:`SamplePredictionWriter`) saves the samples of ``bgan predict``.
+    ``sample_grid`` (a :class:`SampleGridCallback`) writes sample grids under the run folder during fit,
+    ``predict_writer`` (a :class:`SamplePredictionWriter`) saves the samples of ``bgan predict``, and
+    ``test_report`` (a :class:`TestReportCallback`) runs the LPIPS diversity and FID protocol in ``bgan test``
+    and writes ``metrics.json``, ``report.md``, ``index.html`` and one PNG strip per input.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(SampleGridCallback, "sample_grid")
         parser.add_lightning_class_args(SamplePredictionWriter, "predict_writer")
+        parser.add_lightning_class_args(TestReportCallback, "test_report")
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> BganCLI:

@@ -80,7 +80,7 @@ def feature_matching_loss(fake_output: DiscriminatorOutput, real_output: Discrim
     if isinstance(fake_output, Tensor) or not all(isinstance(scale, (list, tuple)) for scale in fake_output):
         raise ValueError(
             "Feature matching needs a discriminator that returns intermediate features, such as "
-            "MultiscaleDiscriminator(get_intermediate_features=True); set lambda_feat=0 otherwise."
+            "MultiscaleDiscriminator(return_features=True); set lambda_feat=0 otherwise."
         )
     num_scales = len(fake_output)
     loss = fake_output[0][0].new_zeros(())

@@ -153,8 +153,14 @@ def build_lpips(
         WeightsUnavailableError: a weight could not be found, downloaded or built.
     """
     model = LPIPSNet(net, version)
-    backbone, _ = load_weights(NETS[net], backbone_path, weights_dir, allow_download, allow_build)
-    linear, _ = load_weights(f"lpips-{net}-v{version}", linear_path, weights_dir, allow_download, allow_build)
+    backbone, backbone_source = load_weights(NETS[net], backbone_path, weights_dir, allow_download, allow_build)
+    linear_name = f"lpips-{net}-v{version}"
+    linear, linear_source = load_weights(linear_name, linear_path, weights_dir, allow_download, allow_build)
     model.load_weights(backbone, linear)
     model.requires_grad_(False)
+
+    # Reports state where each weight came from, because results are only comparable with the same weights.
+    model.weights_sources = {
+        resolved.name: f"{resolved.source} ({resolved.path.name})" for resolved in (backbone_source, linear_source)
+    }
     return model

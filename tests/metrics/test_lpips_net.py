@@ -44,6 +44,7 @@ def test_alexnet_reference_distances():
     assert distances.shape == (2,)
     assert distances[0].item() == pytest.approx(0.722, abs=1e-3)
     assert distances[1].item() == pytest.approx(0.138, abs=1e-3)
+    assert set(model.weights_sources) == {"alexnet", "lpips-alex-v0.1"}
 
 
 def test_built_model_is_frozen_and_in_eval_mode():
