@@ -9,7 +9,13 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from bgan_lightning.nn.latent import StochasticModule
-from bgan_lightning.nn.stochastic_conv import PADDING_MODES, pad_input, per_sample_conv2d
+from bgan_lightning.nn.stochastic_conv import (
+    check_conv_arguments,
+    check_conv_input,
+    init_bias,
+    pad_input,
+    per_sample_conv2d,
+)
 
 
 class FilterGeneratorConv2d(StochasticModule):
@@ -54,14 +60,7 @@ class FilterGeneratorConv2d(StochasticModule):
         hidden_dim: int = 64,
     ) -> None:
         super().__init__(latent_dim)
-        if groups != 1:
-            raise ValueError(
-                f"FilterGeneratorConv2d supports groups=1 only, got groups={groups}; keep this layer a plain nn.Conv2d."
-            )
-        if isinstance(padding, str):
-            raise ValueError(f"padding={padding!r} is not supported; pass an int or a pair of ints.")
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"Invalid padding_mode {padding_mode!r}; expected one of {PADDING_MODES}.")
+        check_conv_arguments("FilterGeneratorConv2d", "nn.Conv2d", groups, padding, padding_mode)
         if hidden_dim < 1:
             raise ValueError(f"hidden_dim must be a positive integer, got {hidden_dim}.")
         self.in_channels = in_channels
@@ -97,9 +96,7 @@ class FilterGeneratorConv2d(StochasticModule):
             bound = (weight_std * math.sqrt(3.0)).item()
             output_layer.weight.uniform_(-bound, bound)
             output_layer.bias.zero_()
-            if self.bias is not None:
-                bias_bound = 1.0 / math.sqrt(fan_in)
-                self.bias.uniform_(-bias_bound, bias_bound)
+        init_bias(self.bias, fan_in)
 
     def extra_repr(self) -> str:
         text = (
@@ -126,10 +123,7 @@ class FilterGeneratorConv2d(StochasticModule):
         Returns:
             Output (B, C_out, H_out, W_out).
         """
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}."
-            )
+        check_conv_input(type(self).__name__, x, self.in_channels)
         reference = self.filter_generator[0].weight
         z = self.draw_latent(x.shape[0], reference, z)  # (B, latent_dim)
 

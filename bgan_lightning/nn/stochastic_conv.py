@@ -59,6 +59,71 @@ def pad_input(x: Tensor, padding: tuple[int, int], padding_mode: str) -> tuple[T
     return F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode=padding_mode), (0, 0)
 
 
+def check_conv_arguments(owner: str, plain: str, groups: int, padding: object, padding_mode: str) -> None:
+    """Reject ``nn.Conv2d`` arguments that a stochastic convolution does not support.
+
+    Args:
+        owner: Class name of the layer, for error messages.
+        plain: The plain layer to keep instead, for error messages (``"nn.Conv2d"``).
+        groups: Must be 1.
+        padding: An int or a pair; strings (``"same"``, ``"valid"``) are rejected.
+        padding_mode: One of ``PADDING_MODES``.
+
+    Raises:
+        ValueError: If any argument is unsupported.
+    """
+    check_groups(owner, plain, groups)
+    if isinstance(padding, str):
+        raise ValueError(f"padding={padding!r} is not supported; pass an int or a pair of ints.")
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"Invalid padding_mode {padding_mode!r}; expected one of {PADDING_MODES}.")
+
+
+def check_groups(owner: str, plain: str, groups: int) -> None:
+    """Raise a ValueError unless ``groups`` is 1, naming the plain layer ``plain`` to keep instead."""
+    if groups != 1:
+        raise ValueError(f"{owner} supports groups=1 only, got groups={groups}; keep this layer a plain {plain}.")
+
+
+def check_conv_input(owner: str, x: Tensor, in_channels: int) -> None:
+    """Raise a ValueError unless ``x`` has shape (B, in_channels, H, W)."""
+    if x.dim() != 4 or x.shape[1] != in_channels:
+        raise ValueError(f"{owner} expects input of shape (B, {in_channels}, H, W), got {tuple(x.shape)}.")
+
+
+def init_bias(bias: Tensor | None, fan_in: int) -> None:
+    """Draw ``bias`` in place from U(-b, b), b = 1 / sqrt(fan_in), as ``nn.Conv2d`` does; None is left alone."""
+    if bias is not None:
+        bound = 1.0 / math.sqrt(fan_in)
+        with torch.no_grad():
+            bias.uniform_(-bound, bound)
+
+
+def init_coefficients(
+    coefficients: Tensor, basis_generator: BasisGenerator, latent_dim: int, num_bases: int, fan_in: int
+) -> None:
+    """Draw basis coefficients in place so that the sampled filters spread like a plain layer's weights.
+
+    Plain convolutions draw weights from U(-b, b) with b = 1 / sqrt(fan_in), a standard deviation of
+    1 / sqrt(3 * fan_in). A filter entry is a sum of K terms a * psi, so its variance is K * var(a) * E[psi^2].
+    The coefficients are drawn uniformly with the standard deviation that reaches that target, given the root
+    mean square of the bases measured on 256 latents.
+
+    Args:
+        coefficients: Coefficients of any shape whose last dimension is K, filled in place.
+        basis_generator: The layer's basis generator.
+        latent_dim: Size of the latent ``z``.
+        num_bases: Number K of basis elements.
+        fan_in: Fan-in of the plain layer being imitated.
+    """
+    target_std = 1.0 / math.sqrt(3.0 * fan_in)
+    with torch.no_grad():
+        psi = basis_generator(torch.randn(256, latent_dim))  # (256, K, kh, kw)
+        psi_rms = psi.pow(2).mean().sqrt().clamp_min(1e-8)
+        bound = (target_std / (psi_rms * math.sqrt(num_bases)) * math.sqrt(3.0)).item()
+        coefficients.uniform_(-bound, bound)
+
+
 class StochasticBasisConv2d(StochasticModule):
     """A drop-in for ``nn.Conv2d`` whose filters are sampled on every forward pass.
 
@@ -118,14 +183,7 @@ class StochasticBasisConv2d(StochasticModule):
         compute: str = "auto",
     ) -> None:
         super().__init__(latent_dim)
-        if groups != 1:
-            raise ValueError(
-                f"StochasticBasisConv2d supports groups=1 only, got groups={groups}; keep this layer a plain nn.Conv2d."
-            )
-        if isinstance(padding, str):
-            raise ValueError(f"padding={padding!r} is not supported; pass an int or a pair of ints.")
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"Invalid padding_mode {padding_mode!r}; expected one of {PADDING_MODES}.")
+        check_conv_arguments("StochasticBasisConv2d", "nn.Conv2d", groups, padding, padding_mode)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _pair(kernel_size)
@@ -153,17 +211,8 @@ class StochasticBasisConv2d(StochasticModule):
         root mean square of the generated bases, so the filter spread matches for any basis generator size.
         """
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        target_std = 1.0 / math.sqrt(3.0 * fan_in)
-        with torch.no_grad():
-            psi = self.basis_generator(torch.randn(256, self.latent_dim))  # (256, K, kh, kw)
-            # w[o, i] is a sum of K terms a * psi, so its variance is K * var(a) * E[psi^2].
-            psi_rms = psi.pow(2).mean().sqrt().clamp_min(1e-8)
-            coefficient_std = target_std / (psi_rms * math.sqrt(self.num_bases))
-            bound = coefficient_std * math.sqrt(3.0)
-            self.coefficients.uniform_(-bound.item(), bound.item())
-            if self.bias is not None:
-                bias_bound = 1.0 / math.sqrt(fan_in)
-                self.bias.uniform_(-bias_bound, bias_bound)
+        init_coefficients(self.coefficients, self.basis_generator, self.latent_dim, self.num_bases, fan_in)
+        init_bias(self.bias, fan_in)
 
     def extra_repr(self) -> str:
         text = (
@@ -255,10 +304,7 @@ class StochasticBasisConv2d(StochasticModule):
         Returns:
             Output (B, C_out, H_out, W_out).
         """
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}."
-            )
+        check_conv_input(type(self).__name__, x, self.in_channels)
         z = self.draw_latent(x.shape[0], self.coefficients, z)  # (B, latent_dim)
 
         # Per-batch latents give one set of bases for the whole batch.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -12,6 +11,7 @@ from torch.nn.modules.utils import _pair
 
 from bgan_lightning.nn.basis_generator import BasisGenerator, build_basis_generator, check_bases
 from bgan_lightning.nn.latent import StochasticModule
+from bgan_lightning.nn.stochastic_conv import check_conv_input, check_groups, init_bias, init_coefficients
 
 
 class StochasticBasisConvTranspose2d(StochasticModule):
@@ -66,11 +66,7 @@ class StochasticBasisConvTranspose2d(StochasticModule):
         basis_generator: BasisGenerator | None = None,
     ) -> None:
         super().__init__(latent_dim)
-        if groups != 1:
-            raise ValueError(
-                f"StochasticBasisConvTranspose2d supports groups=1 only, got groups={groups}; "
-                "keep this layer a plain nn.ConvTranspose2d."
-            )
+        check_groups("StochasticBasisConvTranspose2d", "nn.ConvTranspose2d", groups)
         if padding_mode != "zeros":
             raise ValueError(
                 f"StochasticBasisConvTranspose2d supports padding_mode='zeros' only, got {padding_mode!r}, "
@@ -108,15 +104,8 @@ class StochasticBasisConvTranspose2d(StochasticModule):
         ``sum_k a * psi`` has that standard deviation for the measured root mean square of the bases.
         """
         fan_in = self.out_channels * self.kernel_size[0] * self.kernel_size[1]
-        target_std = 1.0 / math.sqrt(3.0 * fan_in)
-        with torch.no_grad():
-            psi = self.basis_generator(torch.randn(256, self.latent_dim))  # (256, K, kh, kw)
-            psi_rms = psi.pow(2).mean().sqrt().clamp_min(1e-8)
-            bound = (target_std / (psi_rms * math.sqrt(self.num_bases)) * math.sqrt(3.0)).item()
-            self.coefficients.uniform_(-bound, bound)
-            if self.bias is not None:
-                bias_bound = 1.0 / math.sqrt(fan_in)
-                self.bias.uniform_(-bias_bound, bias_bound)
+        init_coefficients(self.coefficients, self.basis_generator, self.latent_dim, self.num_bases, fan_in)
+        init_bias(self.bias, fan_in)
 
     def extra_repr(self) -> str:
         text = (
@@ -166,10 +155,7 @@ class StochasticBasisConvTranspose2d(StochasticModule):
         Returns:
             Output (B, C_out, H_out, W_out).
         """
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}."
-            )
+        check_conv_input(type(self).__name__, x, self.in_channels)
         batch_size = x.shape[0]
         output_padding = self._output_padding(x, output_size)
         z = self.draw_latent(batch_size, self.coefficients, z)  # (B, latent_dim)
