@@ -17,13 +17,16 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from bgan_lightning.data.base import SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,38 @@ def builtin_data_dir(cache_dir: str | Path | None = None) -> Path:
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV]).expanduser()
     return DEFAULT_DATA_DIR.expanduser()
+
+
+def split_counts(num_train: int, num_val: int, num_test: int, unit: str) -> dict[str, int]:
+    """Collect the item count of every split of a built-in dataset, checking that each is at least one.
+
+    Args:
+        num_train: Training items.
+        num_val: Validation items.
+        num_test: Test items.
+        unit: What one item is called in the error message (``"pair"``, ``"item"``).
+
+    Returns:
+        ``{"train": num_train, "val": num_val, "test": num_test}``.
+
+    Raises:
+        ValueError: A split has fewer than one item.
+    """
+    counts = {"train": num_train, "val": num_val, "test": num_test}
+    for split, count in counts.items():
+        if count < 1:
+            raise ValueError(f"num_{split}={count}; every split needs at least one {unit}.")
+    return counts
+
+
+def split_generators(seed: int) -> Iterator[tuple[str, np.random.Generator]]:
+    """Yield every split of :data:`SPLITS` with its own random generator, all spawned from ``seed``.
+
+    The splits draw from independent streams, so changing the size of one split leaves the others unchanged.
+    """
+    streams = np.random.SeedSequence(seed).spawn(len(SPLITS))
+    for split, stream in zip(SPLITS, streams):
+        yield split, np.random.default_rng(stream)
 
 
 def cached_dataset(

@@ -24,7 +24,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from bgan_lightning.data.base import ConditionalImageDataModule
-from bgan_lightning.data.builtin_cache import InMemoryPairs, cached_dataset
+from bgan_lightning.data.builtin_cache import SPLITS as SPLITS
+from bgan_lightning.data.builtin_cache import InMemoryPairs, cached_dataset, split_counts, split_generators
 from bgan_lightning.data.image_files import list_images, load_image
 from bgan_lightning.data.transforms import to_tensor
 
@@ -40,7 +41,6 @@ PHOTOS = (
     "hubble_deep_field",
     "immunohistochemistry",
 )
-SPLITS = ("train", "val", "test")
 GENERATOR_VERSION = 1
 # Patches with edges on fewer pixels than this are drawn again, at most MAX_DRAWS times in all.
 MIN_EDGE_FRACTION = 0.03
@@ -130,12 +130,9 @@ def make_pairs(
 def generate_edges_to_photo(folder: Path, size: int, counts: dict[str, int], seed: int, sigma: float) -> None:
     """Write the dataset's PNG files into ``folder`` (``{split}/NNNNN.png``, edges left, photo right)."""
     photos = {name: load_photo(name) for name in PHOTOS}
-    streams = np.random.SeedSequence(seed).spawn(len(SPLITS))
-    for split, stream in zip(SPLITS, streams):
+    for split, rng in split_generators(seed):
         (folder / split).mkdir()
-        for index, pair in enumerate(
-            make_pairs(photos, split, counts[split], size, sigma, np.random.default_rng(stream))
-        ):
+        for index, pair in enumerate(make_pairs(photos, split, counts[split], size, sigma, rng)):
             Image.fromarray(pair).save(folder / split / f"{index:05d}.png")
 
 
@@ -155,10 +152,7 @@ def edges_to_photo_folder(
     """
     if size < 8:
         raise ValueError(f"size={size} is too small for edge maps; use at least 8 pixels.")
-    counts = {"train": num_train, "val": num_val, "test": num_test}
-    for split, count in counts.items():
-        if count < 1:
-            raise ValueError(f"num_{split}={count}; every split needs at least one pair.")
+    counts = split_counts(num_train, num_val, num_test, "pair")
     params = {"version": GENERATOR_VERSION, "size": size, "counts": counts, "seed": seed, "sigma": sigma}
     name = f"edges2photo_v{GENERATOR_VERSION}_{size}px_{num_train}-{num_val}-{num_test}_seed{seed}_sigma{sigma:g}"
     return cached_dataset(

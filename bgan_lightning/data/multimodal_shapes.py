@@ -28,12 +28,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from bgan_lightning.data.base import ConditionalImageDataModule
-from bgan_lightning.data.builtin_cache import InMemoryPairs, cached_dataset
+from bgan_lightning.data.builtin_cache import SPLITS as SPLITS
+from bgan_lightning.data.builtin_cache import InMemoryPairs, cached_dataset, split_counts, split_generators
 
 SHAPES = ("circle", "square", "triangle", "diamond", "hexagon")
 # Vertices of the polygon shapes, and the angle of the first vertex before the random rotation.
 _POLYGONS = {"square": (4, math.pi / 4), "triangle": (3, math.pi / 2), "diamond": (4, 0.0), "hexagon": (6, 0.0)}
-SPLITS = ("train", "val", "test")
 GENERATOR_VERSION = 1
 
 # Well-separated colours; palettes with more modes continue with evenly spaced hues.
@@ -138,15 +138,11 @@ def multimodal_shapes_folder(
         raise ValueError(f"size={size} is too small to draw shapes; use at least 8 pixels.")
     if num_modes < 1:
         raise ValueError(f"num_modes={num_modes} must be at least 1.")
-    counts = {"train": num_train, "val": num_val, "test": num_test}
-    for split, count in counts.items():
-        if count < 1:
-            raise ValueError(f"num_{split}={count}; every split needs at least one item.")
+    counts = split_counts(num_train, num_val, num_test, "item")
 
     def build(folder: Path) -> None:
-        streams = np.random.SeedSequence(seed).spawn(len(SPLITS))
-        for split, stream in zip(SPLITS, streams):
-            arrays = generate_shapes(counts[split], size, num_modes, np.random.default_rng(stream))
+        for split, rng in split_generators(seed):
+            arrays = generate_shapes(counts[split], size, num_modes, rng)
             np.savez_compressed(folder / f"{split}.npz", **arrays)
 
     params = {"version": GENERATOR_VERSION, "size": size, "num_modes": num_modes, "counts": counts, "seed": seed}
