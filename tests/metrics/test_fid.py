@@ -1,21 +1,16 @@
 from __future__ import annotations
 
-import os
-import socket
-import time
-
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from bgan_lightning.images import to_uint8
 from bgan_lightning.metrics.fid import SampleFID, module_fingerprint, real_statistics_path
+from tests.metrics.two_ranks import gloo_rank, run_two_ranks
 
 
 class PooledColours(nn.Module):
@@ -190,37 +185,12 @@ def test_range_check_applies_to_fid_images():
 
 
 # ---------------------------------------------------------------- DDP: two gloo processes on the CPU
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _run_two_ranks(worker, *args) -> list:
-    """Run ``worker(rank, port, *args, queue)`` in two forked gloo ranks; return what they put, sorted by rank."""
-    queue = mp.get_context("fork").Queue()
-    context = mp.start_processes(worker, args=(_free_port(), *args, queue), nprocs=2, join=False, start_method="fork")
-    deadline = time.monotonic() + 60
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            raise RuntimeError("The two DDP ranks did not finish within 60 s.")
-    return sorted(queue.get(timeout=10) for _ in range(2))
-
-
 def _ddp_worker(rank: int, port: int, path: str, queue) -> None:
-    # A forked child must not enter the OpenMP pool the parent started: run single-threaded.
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
+    with gloo_rank(rank, port):
         metric = make_metric()
         loaded = metric.load_real_statistics(path)
         metric.update(images(1)[rank::2])
         queue.put((rank, loaded, metric.num_real, metric.compute().item()))
-    finally:
-        dist.destroy_process_group()
 
 
 def test_ranks_load_cached_statistics_once(tmp_path):
@@ -231,7 +201,7 @@ def test_ranks_load_cached_statistics_once(tmp_path):
     single.update(images(1))
     expected = single.compute().item()
 
-    results = _run_two_ranks(_ddp_worker, str(path))
+    results = run_two_ranks(_ddp_worker, str(path))
 
     # Only rank 0 loads the cached sums, so their sum over ranks counts every real image once.
     assert [(rank, loaded, num_real) for rank, loaded, num_real, _ in results] == [(0, True, 30), (1, True, 0)]

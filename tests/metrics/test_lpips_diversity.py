@@ -1,16 +1,11 @@
 from __future__ import annotations
 
-import os
-import socket
-import time
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 from bgan_lightning.metrics.lpips_diversity import LPIPSDiversity, check_image_range, sample_pairs
+from tests.metrics.two_ranks import gloo_rank, run_two_ranks
 
 
 class MeanAbsDistance(nn.Module):
@@ -194,31 +189,8 @@ def test_network_stays_in_eval_mode():
 
 
 # ---------------------------------------------------------------- DDP: two gloo processes on the CPU
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _run_two_ranks(worker, *args) -> list:
-    """Run ``worker(rank, port, *args, queue)`` in two forked gloo ranks; return what they put, sorted by rank."""
-    queue = mp.get_context("fork").Queue()
-    context = mp.start_processes(worker, args=(_free_port(), *args, queue), nprocs=2, join=False, start_method="fork")
-    deadline = time.monotonic() + 60
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            raise RuntimeError("The two DDP ranks did not finish within 60 s.")
-    return sorted(queue.get(timeout=10) for _ in range(2))
-
-
 def _ddp_worker(rank: int, port: int, queue) -> None:
-    # A forked child must not enter the OpenMP pool the parent started: run single-threaded.
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
+    with gloo_rank(rank, port):
         samples = random_samples(0)
         metric = make_metric(pairs="random", num_pairs=5, trials=2)
         # Rank r gets inputs r and r + 2, as a DistributedSampler without shuffling would give it.
@@ -226,8 +198,6 @@ def _ddp_worker(rank: int, port: int, queue) -> None:
         metric.update(samples[mine], indices=mine)
         result = metric.compute()
         queue.put((rank, result["trials"].tolist()))
-    finally:
-        dist.destroy_process_group()
 
 
 def test_ranks_synchronise_and_match_a_single_process():
@@ -235,7 +205,7 @@ def test_ranks_synchronise_and_match_a_single_process():
     reference.update(random_samples(0), indices=[0, 1, 2, 3])
     expected = reference.compute()["trials"].tolist()
 
-    results = dict(_run_two_ranks(_ddp_worker))
+    results = dict(run_two_ranks(_ddp_worker))
 
     assert results[0] == pytest.approx(expected, rel=1e-12)
     assert results[1] == pytest.approx(expected, rel=1e-12)
