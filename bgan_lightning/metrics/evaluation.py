@@ -27,11 +27,9 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from bgan_lightning.metrics.fid import SampleFID, content_fingerprint, real_statistics_path
 from bgan_lightning.metrics.lpips_diversity import (
-    LPIPS_NETS,
-    LPIPS_VERSIONS,
-    PAIR_MODES,
     LPIPSDiversity,
     PairMode,
+    check_diversity_settings,
     derive_seed,
 )
 from bgan_lightning.metrics.oracle import ModeOracle
@@ -81,14 +79,7 @@ class _ProtocolCallback(pl.Callback):
             raise ValueError(f"The number of inputs must be at least 1 or None (all), got {max_inputs}.")
         if num_samples < 2:
             raise ValueError(f"num_samples must be at least 2 to measure diversity, got {num_samples}.")
-        if pairs not in PAIR_MODES:
-            raise ValueError(f"Invalid pairs {pairs!r}; expected one of {PAIR_MODES}.")
-        if net not in LPIPS_NETS:
-            raise ValueError(f"Invalid LPIPS net {net!r}; expected one of {LPIPS_NETS}.")
-        if str(version) not in LPIPS_VERSIONS:
-            raise ValueError(f"Invalid LPIPS version {version!r}; expected one of {LPIPS_VERSIONS}.")
-        if trials < 1:
-            raise ValueError(f"trials must be at least 1, got {trials}.")
+        check_diversity_settings(net, version, pairs, trials)
         self.max_inputs = max_inputs
         self.num_samples = num_samples
         self.pairs = pairs

@@ -27,6 +27,23 @@ LPIPS_VERSIONS = ("0.1", "0.0")
 RANGE_TOLERANCE = 1e-3
 
 
+def check_diversity_settings(net: str, version: str, pairs: str, trials: int) -> None:
+    """Check the LPIPS backbone, LPIPS version, pair mode and trial count of a diversity measurement.
+
+    Raises:
+        ValueError: ``net`` is not in :data:`LPIPS_NETS`, ``version`` not in :data:`LPIPS_VERSIONS`, ``pairs``
+            not in :data:`PAIR_MODES`, or ``trials`` is below 1.
+    """
+    if net not in LPIPS_NETS:
+        raise ValueError(f"Invalid LPIPS net {net!r}; expected one of {LPIPS_NETS}.")
+    if str(version) not in LPIPS_VERSIONS:
+        raise ValueError(f"Invalid LPIPS version {version!r}; expected one of {LPIPS_VERSIONS}.")
+    if pairs not in PAIR_MODES:
+        raise ValueError(f"Invalid pairs {pairs!r}; expected one of {PAIR_MODES}.")
+    if trials < 1:
+        raise ValueError(f"trials must be at least 1, got {trials}.")
+
+
 def check_image_range(images: Tensor, name: str = "images", allow_nonnegative: bool = False) -> None:
     """Check that images follow the package's [-1, 1] float convention.
 
@@ -148,16 +165,9 @@ class LPIPSDiversity(Metric):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if net not in LPIPS_NETS:
-            raise ValueError(f"Invalid LPIPS net {net!r}; expected one of {LPIPS_NETS}.")
-        if str(version) not in LPIPS_VERSIONS:
-            raise ValueError(f"Invalid LPIPS version {version!r}; expected one of {LPIPS_VERSIONS}.")
-        if pairs not in PAIR_MODES:
-            raise ValueError(f"Invalid pairs {pairs!r}; expected one of {PAIR_MODES}.")
+        check_diversity_settings(net, version, pairs, trials)
         if num_pairs is not None and num_pairs < 1:
             raise ValueError(f"num_pairs must be at least 1 or None, got {num_pairs}.")
-        if trials < 1:
-            raise ValueError(f"trials must be at least 1, got {trials}.")
         if pair_batch_size < 1:
             raise ValueError(f"pair_batch_size must be at least 1, got {pair_batch_size}.")
         self.net = net
