@@ -1,11 +1,13 @@
-"""Helpers that write small image folders for the data tests."""
+"""Helpers that write small image folders for the data tests, and a dataset of random pairs for the others."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+from torch.utils.data import Dataset
 
 
 def gradient(width: int, height: int, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -54,3 +56,23 @@ def write_pix2pix_archive(archive: Path, name: str, splits: tuple[str, ...], pai
         with tarfile.open(archive, "w:gz") as tar:
             tar.add(Path(staging) / name, arcname=name)
     return archive
+
+
+class RandomPairs(Dataset):
+    """Items ``{"A": (3, 16, 16), "B": (3, 16, 16), "path": "pair_<index>.png"}`` of seeded uniform noise in [-1, 1].
+
+    Args:
+        size: Number of pairs.
+        seed: Seed of the noise; the same seed gives the same pairs.
+    """
+
+    def __init__(self, size: int = 4, seed: int = 0) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        self.a = torch.rand(size, 3, 16, 16, generator=generator) * 2 - 1
+        self.b = torch.rand(size, 3, 16, 16, generator=generator) * 2 - 1
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"A": self.a[index], "B": self.b[index], "path": f"pair_{index}.png"}

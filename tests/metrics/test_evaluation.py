@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from bgan_lightning.images import make_grid
@@ -19,6 +19,7 @@ from bgan_lightning.metrics.fid import SampleFID, content_fingerprint
 from bgan_lightning.metrics.lpips_diversity import LPIPSDiversity
 from bgan_lightning.modules import ConditionalGAN
 from bgan_lightning.nn import StochasticBasisConv2d
+from tests.data import RandomPairs
 
 # The tiny sets have fewer images than the stand-in's 12 features; the bias warning is tested in test_fid.py.
 pytestmark = pytest.mark.filterwarnings("ignore:FID from .* images")
@@ -69,19 +70,6 @@ class PooledColours(nn.Module):
         return F.adaptive_avg_pool2d(images.float() / 255, 2).flatten(1)
 
 
-class Pairs(Dataset):
-    def __init__(self, size: int, seed: int) -> None:
-        generator = torch.Generator().manual_seed(seed)
-        self.a = torch.rand(size, 3, 16, 16, generator=generator) * 2 - 1
-        self.b = torch.rand(size, 3, 16, 16, generator=generator) * 2 - 1
-
-    def __len__(self) -> int:
-        return len(self.a)
-
-    def __getitem__(self, index: int) -> dict:
-        return {"A": self.a[index], "B": self.b[index], "path": f"pair_{index}.png"}
-
-
 class PairData(pl.LightningDataModule):
     dataset_name = "tiny_pairs"
     direction = "AtoB"
@@ -93,13 +81,13 @@ class PairData(pl.LightningDataModule):
         self.batch_size = batch_size
 
     def train_dataloader(self):
-        return DataLoader(Pairs(4, 0), batch_size=2)
+        return DataLoader(RandomPairs(4, 0), batch_size=2)
 
     def val_dataloader(self):
-        return DataLoader(Pairs(4, 1), batch_size=self.batch_size)
+        return DataLoader(RandomPairs(4, 1), batch_size=self.batch_size)
 
     def test_dataloader(self):
-        return DataLoader(Pairs(5, 2), batch_size=self.batch_size)
+        return DataLoader(RandomPairs(5, 2), batch_size=self.batch_size)
 
 
 def make_module(input_nc: int = 3) -> ConditionalGAN:
@@ -168,7 +156,7 @@ def test_numbers_equal_metrics_computed_from_seeded_samples(tmp_path):
     _, results = run_test(tmp_path, fid_cache_dir=None, cache_real_statistics=False)
 
     module = make_module().eval()
-    data = Pairs(5, 2)
+    data = RandomPairs(5, 2)
     samples = module.sample(data.a, 3, seed=[3 + i for i in range(5)])
     diversity = LPIPSDiversity(lpips=MeanAbsDistance())
     diversity.update(samples[:3])
@@ -211,7 +199,7 @@ def test_real_statistics_are_cached_and_reused(tmp_path):
     first, results = run_test(tmp_path)
     cached = list((tmp_path / "fid_stats").glob("*.npz"))
     assert [path.name.rsplit("-", 2)[0] for path in cached] == ["tiny_pairs-AtoB-test-16x16-n5-d12"]
-    assert cached[0].name.endswith(f"-{content_fingerprint(Pairs(5, 2).b[:2])}.npz")
+    assert cached[0].name.endswith(f"-{content_fingerprint(RandomPairs(5, 2).b[:2])}.npz")
 
     second, again = run_test(tmp_path)
 

@@ -4,10 +4,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from bgan_lightning.modules import ConditionalGAN
 from bgan_lightning.nn import StochasticBasisConv2d
+from tests.data import RandomPairs
 
 
 class TinyGenerator(nn.Module):
@@ -34,19 +35,6 @@ class TinyDiscriminator(nn.Module):
         return self.net(x)
 
 
-class PairDataset(Dataset):
-    def __init__(self, size: int = 4) -> None:
-        generator = torch.Generator().manual_seed(0)
-        self.a = torch.rand(size, 3, 16, 16, generator=generator) * 2 - 1
-        self.b = torch.rand(size, 3, 16, 16, generator=generator) * 2 - 1
-
-    def __len__(self) -> int:
-        return len(self.a)
-
-    def __getitem__(self, index: int) -> dict:
-        return {"A": self.a[index], "B": self.b[index], "path": f"pair_{index}.png"}
-
-
 class PairDataModule(pl.LightningDataModule):
     input_nc = 3
     output_nc = 3
@@ -54,13 +42,13 @@ class PairDataModule(pl.LightningDataModule):
     crop_size = 16
 
     def train_dataloader(self):
-        return DataLoader(PairDataset(), batch_size=2)
+        return DataLoader(RandomPairs(), batch_size=2)
 
     def val_dataloader(self):
-        return DataLoader(PairDataset(2), batch_size=2)
+        return DataLoader(RandomPairs(2), batch_size=2)
 
     def predict_dataloader(self):
-        return DataLoader(PairDataset(2), batch_size=2)
+        return DataLoader(RandomPairs(2), batch_size=2)
 
 
 def make_module(**kwargs) -> ConditionalGAN:
@@ -215,7 +203,7 @@ def test_learning_rate_decays_linearly_after_start_epoch(tmp_path):
 
 def test_test_step_logs_l1_and_spread(tmp_path):
     trainer = make_trainer(tmp_path)
-    trainer.test(make_module(), dataloaders=DataLoader(PairDataset(3), batch_size=2))
+    trainer.test(make_module(), dataloaders=DataLoader(RandomPairs(3), batch_size=2))
     assert trainer.callback_metrics["test/l1"] > 0
     assert trainer.callback_metrics["test/sample_spread"] > 0
 
@@ -224,7 +212,7 @@ def test_predicted_samples_do_not_depend_on_batch_size(tmp_path):
     module = make_module(num_val_samples=2)
     outputs = {}
     for batch_size in (1, 2):
-        predictions = make_trainer(tmp_path).predict(module, DataLoader(PairDataset(3), batch_size=batch_size))
+        predictions = make_trainer(tmp_path).predict(module, DataLoader(RandomPairs(3), batch_size=batch_size))
         outputs[batch_size] = torch.cat([p["samples"] for p in predictions])
     torch.testing.assert_close(outputs[1], outputs[2])
     assert not torch.allclose(outputs[1][:, 0], outputs[1][:, 1])
