@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bgan_lightning.nn import FilterGeneratorConv2d, StochasticBasisConv2d, last_latents, latent_control
+from tests.nn.helpers import assert_per_sample_match, output_std_ratio, tiny_layer
 
 # (kernel_size, stride, padding, dilation, padding_mode, height, width)
 SHAPE_CASES = [
@@ -19,9 +20,7 @@ SHAPE_CASES = [
 
 
 def make_layer(**kwargs) -> FilterGeneratorConv2d:
-    settings = {"latent_dim": 8, "hidden_dim": 8}
-    settings.update(kwargs)
-    return FilterGeneratorConv2d(3, 5, **settings)
+    return tiny_layer(FilterGeneratorConv2d, **kwargs)
 
 
 @pytest.mark.parametrize("kernel_size, stride, padding, dilation, padding_mode, height, width", SHAPE_CASES)
@@ -47,10 +46,9 @@ def test_matches_conv2d_with_generated_filters():
 
     out = layer(x, z)
 
-    filters = layer.sample_filters(z)
-    for b in range(3):
-        expected = F.conv2d(x[b : b + 1], filters[b], layer.bias, padding=1)
-        torch.testing.assert_close(out[b : b + 1], expected, rtol=1e-5, atol=1e-6)
+    assert_per_sample_match(
+        out, x, layer.sample_filters(z), lambda sample, filters: F.conv2d(sample, filters, layer.bias, padding=1)
+    )
 
 
 def test_latents_control_outputs():
@@ -103,7 +101,7 @@ def test_output_scale_close_to_conv2d():
     torch.manual_seed(0)
     x = torch.randn(4, 32, 12, 12)
 
-    ratio = FilterGeneratorConv2d(32, 32, 3, padding=1)(x).std() / nn.Conv2d(32, 32, 3, padding=1)(x).std()
+    ratio = output_std_ratio(FilterGeneratorConv2d(32, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1), x)
 
     assert 0.7 < ratio < 1.4
 

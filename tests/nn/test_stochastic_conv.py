@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bgan_lightning.nn import StochasticBasisConv2d
+from tests.nn.helpers import assert_per_sample_match, output_std_ratio, tiny_layer
 
 # (kernel_size, stride, padding, dilation, height, width)
 SHAPE_CASES = [
@@ -23,9 +24,7 @@ SHAPE_CASES = [
 
 
 def make_layer(**kwargs) -> StochasticBasisConv2d:
-    settings = {"latent_dim": 8, "hidden_dim": 8}
-    settings.update(kwargs)
-    return StochasticBasisConv2d(3, 5, **settings)
+    return tiny_layer(StochasticBasisConv2d, **kwargs)
 
 
 @pytest.mark.parametrize("kernel_size, stride, padding, dilation, height, width", SHAPE_CASES)
@@ -54,11 +53,10 @@ def test_matches_conv2d_with_sampled_filters():
 
     out = layer(x, z)
 
-    filters = layer.sample_filters(z)
     padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    for b in range(3):
-        expected = F.conv2d(padded[b : b + 1], filters[b], layer.bias, stride=2)
-        torch.testing.assert_close(out[b : b + 1], expected, rtol=1e-5, atol=1e-6)
+    assert_per_sample_match(
+        out, padded, layer.sample_filters(z), lambda sample, filters: F.conv2d(sample, filters, layer.bias, stride=2)
+    )
 
 
 def test_equal_latents_give_equal_outputs():
@@ -107,7 +105,7 @@ def test_output_scale_close_to_conv2d():
     layer = StochasticBasisConv2d(32, 32, 3, padding=1)
     x = torch.randn(4, 32, 12, 12)
 
-    ratio = layer(x).std() / reference(x).std()
+    ratio = output_std_ratio(layer, reference, x)
 
     assert 0.7 < ratio < 1.4
 

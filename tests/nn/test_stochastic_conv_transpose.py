@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bgan_lightning.nn import StochasticBasisConvTranspose2d, latent_control
+from tests.nn.helpers import assert_per_sample_match, output_std_ratio, tiny_layer
 
 # (kernel_size, stride, padding, output_padding, dilation, height, width)
 SHAPE_CASES = [
@@ -21,9 +22,7 @@ SHAPE_CASES = [
 
 
 def make_layer(**kwargs) -> StochasticBasisConvTranspose2d:
-    settings = {"latent_dim": 8, "hidden_dim": 8}
-    settings.update(kwargs)
-    return StochasticBasisConvTranspose2d(3, 5, **settings)
+    return tiny_layer(StochasticBasisConvTranspose2d, **kwargs)
 
 
 @pytest.mark.parametrize("kernel_size, stride, padding, output_padding, dilation, height, width", SHAPE_CASES)
@@ -62,10 +61,12 @@ def test_matches_conv_transpose_with_sampled_filters():
 
     out = layer(x, z)
 
-    filters = layer.sample_filters(z)
-    for b in range(3):
-        expected = F.conv_transpose2d(x[b : b + 1], filters[b], layer.bias, 2, 1, 1)
-        torch.testing.assert_close(out[b : b + 1], expected, rtol=1e-5, atol=1e-6)
+    assert_per_sample_match(
+        out,
+        x,
+        layer.sample_filters(z),
+        lambda sample, filters: F.conv_transpose2d(sample, filters, layer.bias, 2, 1, 1),
+    )
 
 
 def test_latents_control_outputs():
@@ -102,7 +103,7 @@ def test_output_scale_close_to_conv_transpose():
     layer = StochasticBasisConvTranspose2d(32, 32, 3, stride=2, padding=1, output_padding=1)
     x = torch.randn(4, 32, 8, 8)
 
-    ratio = layer(x).std() / reference(x).std()
+    ratio = output_std_ratio(layer, reference, x)
 
     assert 0.7 < ratio < 1.4
 
