@@ -6,14 +6,14 @@ and they all go through :func:`to_uint8` so that rounding is the same everywhere
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from bgan_lightning.atomic_file import atomic_file
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -101,12 +101,6 @@ def save_png(image: Tensor, path: str | Path) -> Path:
     array = image.permute(1, 2, 0).numpy()
     if array.shape[2] == 1:
         array = array[:, :, 0]
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(np.ascontiguousarray(array)).save(handle, format="PNG")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as handle:
+        Image.fromarray(np.ascontiguousarray(array)).save(handle, format="PNG")
     return path

@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from bgan_lightning.atomic_file import atomic_file
 from bgan_lightning.images import to_uint8
 from bgan_lightning.metrics.lpips_diversity import check_image_range, to_three_channels
 
@@ -281,15 +280,8 @@ class SampleFID(Metric):
             raise ValueError(f"Refusing to cache real FID statistics of {num_images} images; add real images first.")
         if _rank() == 0:
             info = {"num_images": num_images, "num_features": self.num_features, "weights_id": self.weights_id, **meta}
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    np.savez(handle, meta=np.array(json.dumps(info, sort_keys=True)), **arrays)
-                os.replace(tmp_name, path)
-            except BaseException:
-                Path(tmp_name).unlink(missing_ok=True)
-                raise
+            with atomic_file(path, "wb") as handle:
+                np.savez(handle, meta=np.array(json.dumps(info, sort_keys=True)), **arrays)
             log.info("Cached real FID statistics of %d images in %s", num_images, path)
         self._real_source = path
         return path

@@ -11,15 +11,14 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
+from bgan_lightning.atomic_file import atomic_file
 from bgan_lightning.images import make_grid, save_png
 
 log = logging.getLogger(__name__)
@@ -56,15 +55,8 @@ LABELS = {
 
 
 def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
     return path
 
 

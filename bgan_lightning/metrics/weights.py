@@ -47,6 +47,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from bgan_lightning.atomic_file import atomic_file
+
 log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_S = 10.0
@@ -229,18 +231,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
     A reader never sees a half-written file, and an interrupted write leaves no file under ``path``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as temp:
+        temp.write(data)
+        temp.flush()
+        os.fsync(temp.fileno())
+        os.fchmod(temp.fileno(), 0o644)
 
 
 def save_state_dict_atomic(state_dict: StateDict, path: Path) -> str:
@@ -517,17 +512,13 @@ def download_file(url: str, destination: Path, timeout: float = DOWNLOAD_TIMEOUT
     destination.parent.mkdir(parents=True, exist_ok=True)
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed https addresses)
         total = int(response.headers.get("Content-Length") or 0) or None
-        handle, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-        try:
-            bar = tqdm(total=total, unit="B", unit_scale=True, desc=destination.name)
-            with os.fdopen(handle, "wb") as temp, bar:
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    temp.write(chunk)
-                    bar.update(len(chunk))
-            os.replace(temp_name, destination)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        with (
+            atomic_file(destination, "wb") as temp,
+            tqdm(total=total, unit="B", unit_scale=True, desc=destination.name) as bar,
+        ):
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                temp.write(chunk)
+                bar.update(len(chunk))
 
 
 def _official_download(spec: WeightSpec, directory: Path) -> ResolvedWeights:
