@@ -20,6 +20,7 @@ from bgan_lightning.metrics.lpips_diversity import LPIPSDiversity
 from bgan_lightning.modules import ConditionalGAN
 from bgan_lightning.nn import StochasticBasisConv2d
 from tests.data import RandomPairs
+from tests.modules.test_conditional_gan import make_trainer
 
 # The tiny sets have fewer images than the stand-in's 12 features; the bias warning is tested in test_fid.py.
 pytestmark = pytest.mark.filterwarnings("ignore:FID from .* images")
@@ -93,19 +94,6 @@ class PairData(pl.LightningDataModule):
 def make_module(input_nc: int = 3) -> ConditionalGAN:
     torch.manual_seed(0)
     return ConditionalGAN(TinyGenerator(input_nc), TinyDiscriminator(input_nc + 3), sample_seed=3)
-
-
-def make_trainer(tmp_path, **kwargs) -> pl.Trainer:
-    options = dict(
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    options.update(kwargs)
-    return pl.Trainer(**options)
 
 
 def fakes(tmp_path) -> dict:
