@@ -25,7 +25,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from bgan_lightning.metrics.fid import SampleFID, content_fingerprint, real_statistics_path
+from bgan_lightning.metrics.fid import SampleFID, content_fingerprint, real_statistics_path, sum_over_ranks
 from bgan_lightning.metrics.lpips_diversity import (
     LPIPSDiversity,
     PairMode,
@@ -302,11 +302,7 @@ class _ProtocolCallback(pl.Callback):
         return results
 
     def _store_real_statistics(self) -> None:
-        num_real = int(self.fid_score.num_real)
-        if dist.is_available() and dist.is_initialized():
-            total = torch.tensor(num_real, device=self.fid_score.fid.real_features_sum.device)
-            dist.all_reduce(total)
-            num_real = int(total)
+        num_real = sum_over_ranks(int(self.fid_score.num_real), self.fid_score.fid.real_features_sum.device)
         if self._real_path is not None and num_real == self._expected_inputs:
             meta = {"dataset": self._dataset, "split": self._split, "direction": self._direction}
             self.fid_score.save_real_statistics(self._real_path, **meta)

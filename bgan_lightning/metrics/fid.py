@@ -35,7 +35,7 @@ def _rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
-def _sum_over_ranks(value: int, device: torch.device) -> int:
+def sum_over_ranks(value: int, device: torch.device) -> int:
     """Sum of an integer over all ranks (the value itself when not distributed)."""
     if not (dist.is_available() and dist.is_initialized()):
         return value
@@ -201,8 +201,8 @@ class SampleFID(Metric):
             ValueError: With fewer than 2 real or 2 generated images over all ranks.
         """
         device = self.fid.fake_features_sum.device
-        num_real = _sum_over_ranks(self.num_real, device)
-        num_fake = _sum_over_ranks(self.num_fake, device)
+        num_real = sum_over_ranks(self.num_real, device)
+        num_fake = sum_over_ranks(self.num_fake, device)
         if num_real < 2 or num_fake < 2:
             raise ValueError(
                 f"FID needs at least 2 real and 2 generated images, got {num_real} real and {num_fake} generated; "
