@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bgan_lightning.atomic_file import atomic_file
@@ -25,3 +27,15 @@ def test_failed_block_keeps_old_file(tmp_path):
 
     assert target.read_bytes() == b"old"
     assert [path.name for path in tmp_path.iterdir()] == ["stats.npz"]
+
+
+def test_file_mode_follows_umask(tmp_path):
+    target = tmp_path / "sample.png"
+    previous = os.umask(0o027)
+    try:
+        with atomic_file(target) as handle:
+            handle.write(b"png")
+    finally:
+        os.umask(previous)
+
+    assert target.stat().st_mode & 0o777 == 0o640
