@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if compute is not None:
         rows.append(f"| FID compute (2048x2048 matrix square root), once per evaluation | - | {compute:.1f} s |")
     lines = [
-        "# Metric throughput on the CPU",
+        "## Metric throughput on the CPU",
         "",
         f"Machine: {host}.",
         f"Run: `python -m benchmarks.metrics{' --quick' if args.quick else ''}` ({repeats} repeat(s), median, "

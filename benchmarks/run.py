@@ -9,6 +9,7 @@ Usage:
     python -m benchmarks.run            # full runs (tens of minutes on 2 CPU cores)
     python -m benchmarks.run --quick    # fewer repeats, for a smoke check
     python -m benchmarks.run --only layers networks
+    python -m benchmarks.run --assemble-only    # rebuild BENCHMARKS.md from benchmarks/results/
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller shapes where stated")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--assemble-only", action="store_true", help="rebuild BENCHMARKS.md from existing results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     failed = []
-    for name in args.only:
+    for name in [] if args.assemble_only else args.only:
         command = [sys.executable, "-m", f"benchmarks.{name}"] + (["--quick"] if args.quick else [])
         log.info("running %s", " ".join(command))
         if subprocess.run(command, cwd=ROOT).returncode != 0:
