@@ -627,8 +627,22 @@ def _offline_build(spec: WeightSpec, directory: Path) -> ResolvedWeights:
     return ResolvedWeights(spec.name, path, "offline build")
 
 
+def _is_writable(directory: Path) -> bool:
+    """Whether ``directory``, or the nearest existing folder above it (where it would be created), is writable."""
+    existing = directory.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return os.access(existing, os.W_OK)
+
+
 def _manual_hint(spec: WeightSpec, directory: Path) -> str:
     target = directory / spec.download_filename
+    if not _is_writable(directory):
+        return (
+            f"The weight cache {directory} is not writable: pass another folder with --dir (the directory argument) "
+            f"or set the {ENV_WEIGHTS_DIR} environment variable to a writable folder, then fetch again, or download "
+            f"{spec.url} by hand to {spec.download_filename} in that folder, or pass its path explicitly."
+        )
     return f"Place the file by hand: download {spec.url} to {target}, or pass its path explicitly."
 
 

