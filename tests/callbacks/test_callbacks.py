@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from bgan_lightning.callbacks import SampleGridCallback, SamplePredictionWriter
@@ -66,3 +69,43 @@ def test_prediction_is_reproducible_by_seed(tmp_path):
         trainer.predict(make_module(), datamodule=PairDataModule(), return_predictions=False)
         outputs.append(np.asarray(Image.open(tmp_path / f"run{run}" / "pair_1" / "sample_02.png")))
     assert np.array_equal(outputs[0], outputs[1])
+
+
+def test_prediction_writer_gives_colliding_stems_unique_names(tmp_path, caplog):
+    writer = SamplePredictionWriter(output_dir=str(tmp_path / "out"))
+    writer.on_predict_start(None, None)
+    paths = ["in/a.jpg", "in/a.png", "in/a_png.png", "other/a.png"]
+    # Input i is filled with the value -1 + 0.5 * i, so an overwritten file shows as the wrong value.
+    values = torch.arange(4, dtype=torch.float32) * 0.5 - 1
+    condition = values.view(4, 1, 1, 1).expand(4, 3, 4, 4)
+    prediction = {"A": condition, "samples": condition.unsqueeze(1).clone(), "path": paths}
+
+    writer.write_on_batch_end(None, None, prediction, None, None, 0, 0)
+    with caplog.at_level(logging.INFO):
+        writer.on_predict_epoch_end(None, None)
+
+    names = ["a", "a_png", "a_png_png", "a_png_2"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(names + [f"{n}_grid.png" for n in names])
+    for name, value in zip(names, values.tolist()):
+        sample = np.asarray(Image.open(tmp_path / "out" / name / "sample_00.png"))
+        assert np.all(sample == round((value + 1) * 127.5))
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [
+        "3 input(s) share a file stem with an earlier input, so their samples are written under a longer name "
+        "(for example in/a.png -> a_png/ and a_png_grid.png)."
+    ]
+
+
+def test_prediction_writer_names_reset_between_runs(tmp_path, caplog):
+    writer = SamplePredictionWriter(output_dir=str(tmp_path / "out"))
+    prediction = {"A": torch.zeros(1, 3, 4, 4), "samples": torch.zeros(1, 1, 3, 4, 4), "path": ["in/a.png"]}
+
+    for _ in range(2):
+        writer.on_predict_start(None, None)
+        writer.write_on_batch_end(None, None, prediction, None, None, 0, 0)
+        with caplog.at_level(logging.WARNING):
+            writer.on_predict_epoch_end(None, None)
+
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "a_grid.png"]
+    assert writer.num_written == 1
+    assert not [record for record in caplog.records if record.levelno == logging.WARNING]
