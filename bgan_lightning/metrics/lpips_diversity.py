@@ -26,6 +26,11 @@ LPIPS_VERSIONS = ("0.1", "0.0")
 # Values this far outside [-1, 1] are accepted as rounding error of a tanh output or a resize.
 RANGE_TOLERANCE = 1e-3
 
+# Smallest height and width each LPIPS backbone accepts, in pixels. AlexNet's 11x11 stride-4 convolution (padding
+# 2) and its two 3x3 stride-2 max pools leave a 1x1 map only from 31 px up; VGG16's four 2x2 max pools before the
+# last tapped layer need 16 px. Smaller images make the pooling fail inside the network.
+LPIPS_MIN_SIZE = {"alex": 31, "vgg": 16}
+
 
 def check_diversity_settings(net: str, version: str, pairs: str, trials: int) -> None:
     """Check the LPIPS backbone, LPIPS version, pair mode and trial count of a diversity measurement.
@@ -76,6 +81,37 @@ def check_image_range(images: Tensor, name: str = "images", allow_nonnegative: b
         raise ValueError(
             f"{name} has no negative value (range [{low:.4g}, {high:.4g}]), which looks like [0, 1] data; map it "
             "to [-1, 1] with x * 2 - 1, or pass allow_nonnegative=True if it is [-1, 1] data that is never dark."
+        )
+
+
+def check_finite(samples: Tensor) -> None:
+    """Raise ValueError when samples contain NaN or Inf, which would make every LPIPS distance NaN.
+
+    Args:
+        samples: Float tensor of any shape.
+    """
+    non_finite = int((~torch.isfinite(samples)).sum().item()) if torch.is_floating_point(samples) else 0
+    if non_finite:
+        raise ValueError(
+            f"LPIPS diversity samples contain {non_finite} non-finite values of {samples.numel()}: the generator "
+            "produced NaN/Inf; check the training run for divergence (losses, learning rate) before measuring."
+        )
+
+
+def check_lpips_size(samples: Tensor, net: str | None) -> None:
+    """Raise ValueError when images are smaller than the LPIPS backbone ``net`` accepts (:data:`LPIPS_MIN_SIZE`).
+
+    Args:
+        samples: (..., C, H, W) images.
+        net: ``"alex"``, ``"vgg"``, or None for a network of unknown size limits (no check).
+    """
+    minimum = LPIPS_MIN_SIZE.get(net) if net is not None else None
+    height, width = samples.shape[-2:]
+    if minimum is not None and min(height, width) < minimum:
+        raise ValueError(
+            f"Images of {height}x{width} px are too small for LPIPS with net={net!r}, which needs at least "
+            f"{minimum}x{minimum} px; upsample the samples (e.g. torch.nn.functional.interpolate) or measure "
+            "diversity at a larger resolution."
         )
 
 
@@ -142,7 +178,9 @@ class LPIPSDiversity(Metric):
         trials: Repeated trials T for the standard deviation.
         seed: Seed of the random pairs.
         lpips: A built LPIPS module mapping two (B, 3, H, W) batches in [-1, 1] to B distances (any shape with
-            B elements). None builds ``build_lpips(net, version)`` from the resolved offline-capable weights.
+            B elements). None builds ``build_lpips(net, version)`` from the resolved offline-capable weights. A
+            module with a ``net`` attribute of ``"alex"`` or ``"vgg"`` gets its images checked against
+            :data:`LPIPS_MIN_SIZE`.
         pair_batch_size: Pairs sent through the network at once; bounds memory.
         allow_nonnegative: Accept samples without negative values (see :func:`check_image_range`).
     """
@@ -201,10 +239,15 @@ class LPIPSDiversity(Metric):
         """Accumulate the LPIPS distances between pairs of samples of each input.
 
         Args:
-            samples: (N, S, C, H, W) in [-1, 1] with C of 1 or 3 and S >= 2.
+            samples: (N, S, C, H, W) finite, in [-1, 1], with C of 1 or 3, S >= 2, and H and W at least
+                ``LPIPS_MIN_SIZE[net]`` for a built LPIPS network.
             trial: Trial these samples belong to, in [0, trials); None adds them to every trial.
             indices: Global index of each of the N inputs in the split. It seeds the random pairs, so they do
                 not depend on batching or on the DDP rank.
+
+        Raises:
+            ValueError: On a wrong shape, trial or index count, non-finite values, values outside [-1, 1], or
+                images smaller than the LPIPS backbone accepts.
         """
         if samples.dim() != 5:
             raise ValueError(f"samples must be (N, S, C, H, W), got shape {tuple(samples.shape)}.")
@@ -215,7 +258,9 @@ class LPIPSDiversity(Metric):
             raise ValueError(f"trial must be in [0, {self.trials}), got {trial}.")
         if indices is not None and len(indices) != num_inputs:
             raise ValueError(f"Got {len(indices)} indices for {num_inputs} inputs; pass one per input.")
+        check_finite(samples)
         check_image_range(samples, "LPIPS diversity samples", self.allow_nonnegative)
+        check_lpips_size(samples, getattr(self.lpips, "net", None))
         samples = to_three_channels(samples)
 
         if indices is None:

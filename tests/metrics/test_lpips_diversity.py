@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from bgan_lightning.metrics.lpips_diversity import LPIPSDiversity, check_image_range, sample_pairs
+from bgan_lightning.metrics.lpips_diversity import LPIPS_MIN_SIZE, LPIPSDiversity, check_image_range, sample_pairs
+from bgan_lightning.metrics.lpips_net import LPIPSNet
 from tests.metrics.two_ranks import gloo_rank, run_two_ranks
 
 
@@ -209,3 +210,41 @@ def test_ranks_synchronise_and_match_a_single_process():
 
     assert results[0] == pytest.approx(expected, rel=1e-12)
     assert results[1] == pytest.approx(expected, rel=1e-12)
+
+
+def test_non_finite_samples_raise_with_their_count():
+    samples = constant_samples([[-0.5, 0.5]])
+    samples[0, 0, 0, 0, :2] = float("nan")
+    samples[0, 1, 1, 2, 3] = float("inf")
+    metric = make_metric()
+
+    message = "contain 3 non-finite values of 96: the generator produced NaN/Inf"
+    with pytest.raises(ValueError, match=message):
+        metric.update(samples)
+    assert metric.pair_count.tolist() == [0]
+
+
+@pytest.mark.parametrize(("net", "minimum"), [("alex", 31), ("vgg", 16)])
+def test_images_below_the_backbone_minimum_raise(net, minimum):
+    # The zero-initialised network is enough: the check is on shapes, and the smallest allowed size must run.
+    metric = LPIPSDiversity(net=net, lpips=LPIPSNet(net=net))
+    assert LPIPS_MIN_SIZE[net] == minimum
+
+    metric.update(constant_samples([[-0.5, 0.5]], size=minimum))
+    assert metric.compute()["mean"].item() == 0.0
+
+    too_small = constant_samples([[-0.5, 0.5]], size=minimum - 1)
+    message = (
+        f"Images of {minimum - 1}x{minimum - 1} px are too small for LPIPS with net='{net}', which needs at least "
+    )
+    with pytest.raises(ValueError, match=f"{message}{minimum}x{minimum} px"):
+        metric.update(too_small)
+
+
+def test_eight_pixel_images_name_the_alexnet_minimum():
+    metric = LPIPSDiversity(lpips=LPIPSNet(net="alex"))
+
+    with pytest.raises(
+        ValueError, match="Images of 8x8 px are too small for LPIPS with net='alex', which needs at least 31x31 px"
+    ):
+        metric.update(constant_samples([[-0.5, 0.5]], size=8))
