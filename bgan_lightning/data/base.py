@@ -6,8 +6,10 @@ base turns those into train, validation, test and predict loaders:
 
 - fit: ``train`` for training; ``val`` for validation, or, when the data has no ``val`` split, a fraction of
   ``train`` held out with a fixed seed (``val_fraction``, ``split_seed``) and read without augmentation;
-- test: ``test``, else ``val``, else the held-out part of ``train``;
-- predict: the condition-only images of ``predict_dir`` when it is set, otherwise the test data as above.
+- test: ``test``, else ``val``, else the held-out part of ``train``; :attr:`ConditionalImageDataModule.test_split_name`
+  records which one, and setup logs it;
+- predict: the condition-only images directly inside ``predict_dir`` when it is set (subfolders are not
+  searched; a warning counts them), otherwise the test data as above.
 
 Every item is a dict ``{"A": (C_a, H, W), "B": (C_b, H, W), "path": str}`` with float32 images in [-1, 1]
 (``"B"`` is absent for condition-only prediction), so batches are ``{"A": (N, C_a, H, W), ...}``.
@@ -46,6 +48,32 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
 
+def check_predict_folder(folder: Path) -> None:
+    """Reject a ``predict_dir`` that names a single file instead of a folder.
+
+    Raises:
+        FileNotFoundError: ``folder`` is an existing file.
+    """
+    if Path(folder).is_file():
+        raise FileNotFoundError(
+            f"predict_dir={folder} is a file, not a folder; prediction expects a folder of condition images. "
+            "Put the image in a folder and set predict_dir to that folder."
+        )
+
+
+def warn_ignored_subfolders(folder: Path) -> None:
+    """Log one warning with the number of (non-hidden) subfolders of ``folder``, whose images are not read."""
+    subfolders = sorted(path.name for path in Path(folder).iterdir() if path.is_dir() and not path.name.startswith("."))
+    if subfolders:
+        logger.warning(
+            "Ignored %d subfolder(s) of %s (for example %s/); only images directly inside predict_dir are "
+            "predicted, so move the images up or predict on each subfolder separately.",
+            len(subfolders),
+            folder,
+            subfolders[0],
+        )
+
+
 class ConditionFolderDataset(Dataset):
     """Condition-only images of one folder, for prediction: items ``{"A": (C, H, W) in [-1, 1], "path": str}``.
 
@@ -56,8 +84,10 @@ class ConditionFolderDataset(Dataset):
         skip_invalid: Skip unreadable files (their count is logged once) instead of raising.
         verify_images: Decode every file once when the dataset is built, so truncated files are found then.
 
+    Only images directly inside ``folder`` are read; subfolders are ignored, with one warning giving their count.
+
     Raises:
-        FileNotFoundError: The folder is missing or contains no images.
+        FileNotFoundError: The folder is missing, is a file, or contains no images.
         InvalidImageError: A file cannot be read and ``skip_invalid`` is False.
     """
 
@@ -70,12 +100,14 @@ class ConditionFolderDataset(Dataset):
         verify_images: bool = True,
     ) -> None:
         self.folder = Path(folder)
+        check_predict_folder(self.folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(
                 f"Prediction folder {self.folder} does not exist; set predict_dir to a folder "
                 "of condition images (JPEG, PNG, BMP or WebP)."
             )
         files = list_images(self.folder)
+        warn_ignored_subfolders(self.folder)
         if not files:
             raise FileNotFoundError(
                 f"Prediction folder {self.folder} contains no JPEG, PNG, BMP or WebP images; add condition images "
@@ -114,6 +146,11 @@ class ConditionalImageDataModule(pl.LightningDataModule):
     """Base of the data modules: splits (with a seeded validation hold-out), loaders and folder prediction.
 
     Subclasses implement :meth:`build_dataset` and may override :meth:`build_predict_dataset`.
+
+    Attributes:
+        test_split_name: The split that ``setup("test")`` (and ``setup("predict")`` without ``predict_dir``)
+            chose: ``"test"``, ``"val"`` when the data has no test split, or ``"train (held-out 10%)"`` (with
+            the actual ``val_fraction``) when it has neither. None until one of those setups has run.
 
     Args:
         batch_size: Items per batch in every loader.
@@ -177,6 +214,7 @@ class ConditionalImageDataModule(pl.LightningDataModule):
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
         self.predict_dataset: Dataset | None = None
+        self.test_split_name: str | None = None
         self._datasets: dict[tuple[str, bool], Dataset | None] = {}
         self._fit_pair: tuple[Dataset, Dataset | None] | None = None
 
@@ -250,17 +288,32 @@ class ConditionalImageDataModule(pl.LightningDataModule):
         return Subset(train, train_indices), holdout
 
     def _test_dataset(self) -> Dataset:
-        for split in ("test", "val"):
-            dataset = self._dataset(split, False)
-            if dataset is not None:
-                return dataset
+        """Pick the evaluation data (test, else val, else the train hold-out) and record it in test_split_name."""
+        test = self._dataset("test", False)
+        if test is not None:
+            self.test_split_name = "test"
+            logger.info("Evaluating on the test split (%d item(s)).", len(test))
+            return test
+
+        val = self._dataset("val", False)
+        if val is not None:
+            self.test_split_name = "val"
+            logger.info("No test split: evaluating on the val split (%d item(s)).", len(val))
+            return val
+
         _, holdout = self._fit_datasets()
         if holdout is None:
             raise FileNotFoundError(
                 f"{type(self).__name__} has no test or val split and val_fraction=0 holds nothing out of train; "
                 "add a test/ or val/ split or set val_fraction > 0."
             )
-        logger.info("No test or val split: testing on the %d items held out of train.", len(holdout))
+        self.test_split_name = f"train (held-out {self.val_fraction * 100:g}%)"
+        logger.info(
+            "No test or val split: evaluating on the %d item(s) held out of train (val_fraction=%g, split_seed=%d).",
+            len(holdout),
+            self.val_fraction,
+            self.split_seed,
+        )
         return holdout
 
     def setup(self, stage: str) -> None:
@@ -272,6 +325,7 @@ class ConditionalImageDataModule(pl.LightningDataModule):
             self.test_dataset = self._test_dataset()
         elif stage == "predict":
             if self.predict_dir is not None:
+                check_predict_folder(self.predict_dir)
                 self.predict_dataset = self.build_predict_dataset(self.predict_dir)
             else:
                 self.predict_dataset = self._test_dataset()

@@ -33,6 +33,18 @@ _PLAIN_MODES = ("L", "RGB", *_WIDE_INTEGER_MODES)
 _DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
+# How to get past an unreadable file; every read or decode error ends with it.
+SKIP_HINT = (
+    "Replace or delete the file, or set skip_invalid=True (data.init_args.skip_invalid: true) to skip unreadable files."
+)
+# The same for a file that fails while a batch is loaded: only setup can skip files, and it finds truncated
+# files only when it decodes every file.
+SKIP_HINT_AT_LOAD = (
+    "Replace or delete the file, or set skip_invalid=True (data.init_args.skip_invalid: true) with "
+    "verify_images=True to skip unreadable files at setup."
+)
+
+
 class InvalidImageError(ValueError):
     """An image file that cannot be opened or decoded; the message names the file and the reason."""
 
@@ -69,7 +81,7 @@ def read_header(path: Path) -> ImageHeader:
         with Image.open(path) as image:
             return ImageHeader(Path(path), image.width, image.height, image.mode)
     except _DECODE_ERRORS as error:
-        raise InvalidImageError(f"Cannot read image {path}: {error}. Replace or delete the file.") from error
+        raise InvalidImageError(f"Cannot read image {path}: {error}. {SKIP_HINT}") from error
 
 
 def check_decodes(path: Path) -> None:
@@ -82,7 +94,7 @@ def check_decodes(path: Path) -> None:
         with Image.open(path) as image:
             image.load()
     except _DECODE_ERRORS as error:
-        raise InvalidImageError(f"Cannot decode image {path}: {error}. Replace or delete the file.") from error
+        raise InvalidImageError(f"Cannot decode image {path}: {error}. {SKIP_HINT}") from error
 
 
 def needs_conversion_warning(mode: str) -> bool:
@@ -132,7 +144,7 @@ def load_image(path: Path, channels: int) -> Image.Image:
                 image = image.convert("RGB")
             return image.convert("L" if channels == 1 else "RGB")
     except _DECODE_ERRORS as error:
-        raise InvalidImageError(f"Cannot decode image {path}: {error}. Replace or delete the file.") from error
+        raise InvalidImageError(f"Cannot decode image {path}: {error}. {SKIP_HINT_AT_LOAD}") from error
 
 
 def load_label_map(path: Path) -> np.ndarray:
@@ -155,7 +167,7 @@ def load_label_map(path: Path) -> np.ndarray:
     except InvalidImageError:
         raise
     except _DECODE_ERRORS as error:
-        raise InvalidImageError(f"Cannot decode label image {path}: {error}. Replace or delete the file.") from error
+        raise InvalidImageError(f"Cannot decode label image {path}: {error}. {SKIP_HINT_AT_LOAD}") from error
 
 
 def keep_valid(

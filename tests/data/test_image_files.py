@@ -24,6 +24,15 @@ from bgan_lightning.data.image_files import (
 )
 from tests.data import gradient, save
 
+SKIP = (
+    ". Replace or delete the file, or set skip_invalid=True (data.init_args.skip_invalid: true) to skip "
+    "unreadable files."
+)
+SKIP_AT_LOAD = (
+    ". Replace or delete the file, or set skip_invalid=True (data.init_args.skip_invalid: true) with "
+    "verify_images=True to skip unreadable files at setup."
+)
+
 
 def test_list_images_keeps_supported_files_sorted(tmp_path):
     for name in ("b.PNG", "a.jpg", "c.webp", "d.bmp", "e.jpeg", "notes.txt", ".hidden.png"):
@@ -45,7 +54,7 @@ def test_non_image_is_named(tmp_path):
     path = tmp_path / "x.jpg"
     path.write_text("hello")
 
-    with pytest.raises(InvalidImageError, match=re.escape(f"Cannot read image {path}: ")):
+    with pytest.raises(InvalidImageError, match=re.escape(f"Cannot read image {path}: ") + ".*" + re.escape(SKIP)):
         read_header(path)
 
 
@@ -54,10 +63,15 @@ def test_truncated_file_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[:200])
 
     read_header(path)  # The header alone is intact.
-    with pytest.raises(InvalidImageError, match=re.escape(f"Cannot decode image {path}: ")):
+    with pytest.raises(InvalidImageError, match=re.escape(f"Cannot decode image {path}: ") + ".*" + re.escape(SKIP)):
         check_decodes(path)
-    with pytest.raises(InvalidImageError, match=re.escape(f"Cannot decode image {path}: ")):
+    message = re.escape(f"Cannot decode image {path}: ") + ".*" + re.escape(SKIP_AT_LOAD)
+    with pytest.raises(InvalidImageError, match=message):
         load_image(path, 3)
+    with pytest.raises(
+        InvalidImageError, match=re.escape(f"Cannot decode label image {path}: ") + ".*" + re.escape(SKIP_AT_LOAD)
+    ):
+        load_label_map(path)
 
 
 def test_sixteen_bit_values_scale_to_eight_bits():

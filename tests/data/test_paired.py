@@ -181,7 +181,97 @@ def test_predict_falls_back_to_splits(tmp_path, splits, used):
     assert batch["path"] == [str(tmp_path / used / f"{used}.png")]
 
 
+@pytest.mark.parametrize(
+    ("splits", "val_fraction", "name", "message"),
+    [
+        (("train", "val", "test"), 0.1, "test", "Evaluating on the test split (1 item(s))."),
+        (("train", "val"), 0.1, "val", "No test split: evaluating on the val split (1 item(s))."),
+        (
+            ("train",),
+            0.25,
+            "train (held-out 25%)",
+            "No test or val split: evaluating on the 1 item(s) held out of train (val_fraction=0.25, split_seed=0).",
+        ),
+    ],
+)
+def test_test_split_name_says_which_split_is_evaluated(tmp_path, caplog, splits, val_fraction, name, message):
+    for split in splits:
+        write_side_by_side(tmp_path / split, [f"{split}_{i}.png" for i in range(4 if split == "train" else 1)])
+    datamodule = make(tmp_path, val_fraction=val_fraction)
+    assert datamodule.test_split_name is None
+
+    with caplog.at_level(logging.INFO, logger="bgan_lightning.data.base"):
+        datamodule.setup("test")
+
+    assert datamodule.test_split_name == name
+    evaluating = [record.getMessage() for record in caplog.records if "evaluating" in record.getMessage().lower()]
+    assert evaluating == [message]
+    assert len(datamodule.test_dataset) == 1
+
+    predicting = make(tmp_path, val_fraction=val_fraction)
+    predicting.setup("predict")
+    assert predicting.test_split_name == name
+
+
+def test_predict_dir_leaves_test_split_name_unset(tmp_path):
+    write_side_by_side(tmp_path / "train", ["0.png"])
+    save(gradient(8, 8), tmp_path / "inputs" / "x.png")
+
+    datamodule = make(tmp_path, predict_dir=tmp_path / "inputs")
+    datamodule.setup("predict")
+
+    assert datamodule.test_split_name is None
+
+
+def test_predict_dir_subfolders_warned_once(tmp_path, caplog):
+    write_side_by_side(tmp_path / "train", ["0.png"])
+    save(gradient(8, 8), tmp_path / "inputs" / "x.png")
+    save(gradient(8, 8), tmp_path / "inputs" / "more" / "y.png")
+    (tmp_path / "inputs" / "empty").mkdir()
+    (tmp_path / "inputs" / ".hidden").mkdir()
+
+    datamodule = make(tmp_path, predict_dir=tmp_path / "inputs")
+    with caplog.at_level(logging.WARNING):
+        datamodule.setup("predict")
+
+    assert [path for path in datamodule.predict_dataset.files] == [tmp_path / "inputs" / "x.png"]
+    assert [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING] == [
+        f"Ignored 2 subfolder(s) of {tmp_path / 'inputs'} (for example empty/); only images directly inside "
+        "predict_dir are predicted, so move the images up or predict on each subfolder separately."
+    ]
+
+
+def test_predict_dir_without_subfolders_warns_nothing(tmp_path, caplog):
+    write_side_by_side(tmp_path / "train", ["0.png"])
+    save(gradient(8, 8), tmp_path / "inputs" / "x.png")
+
+    with caplog.at_level(logging.WARNING):
+        make(tmp_path, predict_dir=tmp_path / "inputs").setup("predict")
+
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
 # Bad input: every check happens in setup, in the main process.
+
+
+def test_predict_dir_file_named(tmp_path):
+    write_side_by_side(tmp_path / "train", ["0.png"])
+    image = save(gradient(8, 8), tmp_path / "x.png")
+
+    message = (
+        f"predict_dir={image} is a file, not a folder; prediction expects a folder of condition images. "
+        "Put the image in a folder and set predict_dir to that folder."
+    )
+    with pytest.raises(FileNotFoundError, match=re.escape(message)):
+        make(tmp_path, predict_dir=image).setup("predict")
+
+
+def test_predict_dir_missing_named(tmp_path):
+    write_side_by_side(tmp_path / "train", ["0.png"])
+
+    message = f"Prediction folder {tmp_path / 'nowhere'} does not exist; set predict_dir to a folder of condition"
+    with pytest.raises(FileNotFoundError, match=re.escape(message)):
+        make(tmp_path, predict_dir=tmp_path / "nowhere").setup("predict")
 
 
 def test_missing_root_shows_layout(tmp_path):
@@ -220,7 +310,13 @@ def test_unreadable_file_named(tmp_path, damage):
     write_side_by_side(tmp_path / "train", ["0.png"])
     damage(tmp_path / "train" / "1.png")
 
-    with pytest.raises(InvalidImageError, match=re.escape(f"image {tmp_path / 'train' / '1.png'}: ")):
+    hint = (
+        ". Replace or delete the file, or set skip_invalid=True (data.init_args.skip_invalid: true) to skip "
+        "unreadable files."
+    )
+    with pytest.raises(
+        InvalidImageError, match=re.escape(f"image {tmp_path / 'train' / '1.png'}: ") + ".*" + re.escape(hint) + "$"
+    ):
         make(tmp_path).setup("fit")
 
 
