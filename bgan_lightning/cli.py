@@ -2,7 +2,7 @@
 
 Examples:
     bgan fit --config configs/quickstart.yaml
-    bgan predict --config runs/quickstart/lightning_logs/version_0/config.yaml --ckpt_path last.ckpt
+    bgan predict --config runs/quickstart/quickstart/version_0/config.yaml --ckpt_path last.ckpt
     bgan test --config configs/facades.yaml --ckpt_path last.ckpt --test_report.num_samples 20
     bgan weights list
 """
@@ -11,13 +11,43 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+import torch
+from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from bgan_lightning.callbacks import SampleGridCallback, SamplePredictionWriter
+from bgan_lightning.callbacks.sample_grid import run_folder
 from bgan_lightning.metrics.evaluation import TestReportCallback
 from bgan_lightning.modules import ConditionalGAN
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = (
+    "Train, evaluate and sample conditional GANs with stochastic basis generators (BasisGAN). "
+    "`bgan weights list|fetch|verify` manages the pretrained weights that LPIPS and FID need."
+)
+
+
+class RunFolderSaveConfig(SaveConfigCallback):
+    """Save the run's config as ``config.yaml`` in its run folder (see :func:`run_folder`).
+
+    Lightning's own callback writes to ``trainer.log_dir``, which for a W&B logger is the folder shared by every
+    run, so each run would overwrite the previous run's config.
+    """
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.already_saved:
+            return
+        if trainer.is_global_zero:
+            folder = run_folder(trainer)
+            folder.mkdir(parents=True, exist_ok=True)
+            self.parser.save(
+                self.config, str(folder / self.config_filename), skip_none=False, overwrite=True, multifile=False
+            )
+            self.already_saved = True
+        self.already_saved = trainer.strategy.broadcast(self.already_saved)
 
 
 class BganCLI(LightningCLI):
@@ -29,10 +59,57 @@ class BganCLI(LightningCLI):
     and writes ``metrics.json``, ``report.md``, ``index.html`` and one PNG strip per input.
     """
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        # Kept so that model options given on the command line can win over a checkpoint's hyperparameters.
+        self._raw_args = [str(arg) for arg in (sys.argv[1:] if args is None else args)]
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        """Load the checkpoint's hyperparameters into the config, then re-apply ``--model.*`` command-line options.
+
+        LightningCLI replaces the model config by the hyperparameters stored in ``ckpt_path``, so that the
+        checkpoint's networks are rebuilt; options such as ``--model.init_args.sample_seed`` or
+        ``num_val_samples`` given with ``bgan predict`` or ``bgan test`` would otherwise be silently dropped.
+        """
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            super()._parse_ckpt_path()
+            return
+
+        try:
+            torch.load(ckpt_path, weights_only=True, map_location="cpu")
+        except Exception as error:
+            raise ValueError(
+                f"--ckpt_path {ckpt_path} is not a checkpoint that can be loaded safely ({type(error).__name__}); "
+                "pass a .ckpt file written by `bgan fit` (runs/<name>/version_N/checkpoints/last.ckpt)."
+            ) from error
+
+        before = self.config.clone()
+        super()._parse_ckpt_path()
+        overridden = [key for key in _model_options(self._raw_args) if f"{subcommand}.model.{key}" in before]
+        for key in overridden:
+            self.config[f"{subcommand}.model.{key}"] = before[f"{subcommand}.model.{key}"]
+        if overridden:
+            log.info("Model settings from the command line override the checkpoint's: %s", ", ".join(overridden))
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(SampleGridCallback, "sample_grid")
         parser.add_lightning_class_args(SamplePredictionWriter, "predict_writer")
         parser.add_lightning_class_args(TestReportCallback, "test_report")
+
+
+def _model_options(args: list[str]) -> list[str]:
+    """Return the dotted model keys given as ``--model.KEY value`` or ``--model.KEY=value`` in ``args``."""
+    keys = []
+    for arg in args:
+        if not arg.startswith("--model."):
+            continue
+        key = arg[len("--model.") :].split("=", 1)[0]
+        if key != "class_path" and not key.startswith("init_args."):
+            key = f"init_args.{key}"
+        keys.append(key)
+    return keys
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> BganCLI:
@@ -43,6 +120,8 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> BganCLI:
         subclass_mode_model=True,
         subclass_mode_data=True,
         seed_everything_default=0,
+        save_config_callback=RunFolderSaveConfig,
+        parser_kwargs={"description": DESCRIPTION},
         save_config_kwargs={"overwrite": True},
         args=args,
         run=run,
@@ -51,12 +130,14 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> BganCLI:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bgan`` console script."""
-    argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if argv and argv[0] == "weights":
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments and arguments[0] == "weights":
         from bgan_lightning.metrics.weights_cli import main as weights_main
 
-        return weights_main(argv[1:])
+        return weights_main(arguments[1:])
+
+    # None lets LightningCLI read sys.argv itself, which avoids its warning about arguments given twice.
     build_cli(argv)
     return 0
 

@@ -126,3 +126,31 @@ def test_test_writes_report_for_every_input(trained_run, tmp_path):
     assert len(list((report / "strips").glob("*.png"))) == 3
     assert "| Samples per input | 3 |" in (report / "report.md").read_text()
     assert (report / "index.html").is_file()
+
+
+def test_model_options_override_checkpoint(trained_run, tmp_path):
+    config, checkpoint, _ = trained_run
+    outputs = {}
+    for name, options in {
+        "default": [],
+        "seed": ["--model.init_args.sample_seed", "5"],
+        "two_samples": ["--model.num_val_samples=2"],
+    }.items():
+        outputs[name] = tmp_path / name
+        arguments = ["predict", "--config", str(config), "--ckpt_path", str(checkpoint), *options]
+        arguments += ["--trainer.default_root_dir", str(tmp_path), "--predict_writer.output_dir", str(outputs[name])]
+        assert main(arguments) == 0
+
+    first = sorted(outputs["default"].glob("*/sample_00.png"))[0]
+    reseeded = outputs["seed"] / first.parent.name / first.name
+    assert first.read_bytes() != reseeded.read_bytes()
+    assert len(list((outputs["two_samples"] / first.parent.name).iterdir())) == 2
+
+
+def test_unloadable_checkpoint_names_file(trained_run, tmp_path):
+    config, _, _ = trained_run
+    bad = tmp_path / "notes.ckpt"
+    bad.write_text("not a checkpoint")
+
+    with pytest.raises(ValueError, match=f"--ckpt_path {bad} is not a checkpoint that can be loaded safely"):
+        main(["predict", "--config", str(config), "--ckpt_path", str(bad)])
