@@ -6,6 +6,11 @@ temporary folder beside its final place and renamed into place when complete, so
 no half-written dataset behind. When two processes build at once (for example the ranks of a DDP run), the
 first rename wins and both read that complete copy.
 
+A build killed before it can clean up (SIGKILL, a SIGTERM that nothing handles, power loss) leaves its
+temporary folder behind. Every later call for the same dataset name removes such leftovers once nothing has
+been written in them for :data:`STALE_AFTER_S` seconds (one hour). The age limit keeps the temporary folder
+of a build that another process is running at the same moment.
+
 The cache root is, in order of precedence: the ``cache_dir`` argument, the ``BGAN_DATA_DIR`` environment
 variable, and ``~/.cache/bgan_lightning/datasets``.
 """
@@ -15,8 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,8 @@ logger = logging.getLogger(__name__)
 DATA_DIR_ENV = "BGAN_DATA_DIR"
 DEFAULT_DATA_DIR = Path("~/.cache/bgan_lightning/datasets")
 MANIFEST = "manifest.json"
+# Seconds after its last write when a leftover temporary build folder counts as abandoned.
+STALE_AFTER_S = 3600.0
 
 
 def builtin_data_dir(cache_dir: str | Path | None = None) -> Path:
@@ -84,6 +93,8 @@ def cached_dataset(
 ) -> Path:
     """Return the folder of a built-in dataset, building it first if it is not in the cache yet.
 
+    Temporary folders of ``name`` left by killed builds are removed first (see :func:`remove_stale_builds`).
+
     Args:
         name: Folder name under the cache root; it must encode every parameter that changes the files.
         params: The generation parameters (JSON-serialisable), written to ``manifest.json`` and compared on
@@ -100,6 +111,7 @@ def cached_dataset(
     root = builtin_data_dir(cache_dir)
     target = root / name
     expected = json.loads(json.dumps(dict(params)))
+    remove_stale_builds(root, name)
     if target.exists():
         _check_manifest(target, expected)
         return target
@@ -123,6 +135,52 @@ def cached_dataset(
 
     _check_manifest(target, expected)
     return target
+
+
+def _last_write(folder: Path) -> float:
+    """Return the newest modification time (seconds since the epoch) of ``folder`` and everything inside it."""
+    newest = folder.stat().st_mtime
+    for parent, folders, files in os.walk(folder):
+        for entry in (*folders, *files):
+            try:
+                newest = max(newest, os.stat(os.path.join(parent, entry), follow_symlinks=False).st_mtime)
+            except FileNotFoundError:
+                continue
+    return newest
+
+
+def remove_stale_builds(root: Path, name: str, max_age_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete the temporary build folders of dataset ``name`` that nothing has written to for ``max_age_s``.
+
+    A build stages its files in ``<root>/.<name>.<random>.tmp``; a process killed mid-build leaves that folder.
+    Younger folders are kept because another process may still be building in them.
+
+    Args:
+        root: The cache root.
+        name: The dataset folder name; temporary folders of other datasets are never touched.
+        max_age_s: Age in seconds since the newest write inside a folder after which it is deleted.
+
+    Returns:
+        The deleted folders.
+    """
+    if not root.is_dir():
+        return []
+
+    pattern = re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_]+\.tmp")
+    now = time.time()
+    removed = []
+    for folder in sorted(root.iterdir()):
+        if not (pattern.fullmatch(folder.name) and folder.is_dir() and not folder.is_symlink()):
+            continue
+        try:
+            age = now - _last_write(folder)
+        except FileNotFoundError:
+            continue
+        if age >= max_age_s:
+            logger.info("Removing %s, left by an interrupted build of %s %.0f s ago.", folder, name, age)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _check_manifest(folder: Path, expected: dict[str, Any]) -> None:

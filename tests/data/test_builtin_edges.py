@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from bgan_lightning.data.builtin_cache import DATA_DIR_ENV, InMemoryPairs, builtin_data_dir, cached_dataset
+from bgan_lightning.data.builtin_cache import (
+    DATA_DIR_ENV,
+    InMemoryPairs,
+    builtin_data_dir,
+    cached_dataset,
+    remove_stale_builds,
+)
 from bgan_lightning.data.builtin_edges import EdgesToPhotoDataModule, edges_to_photo_folder, split_region
 
 SMALL = {"size": 32, "num_train": 6, "num_val": 2, "num_test": 3}
@@ -53,6 +62,46 @@ def test_cache_failed_build_cleans_up(tmp_path):
         cached_dataset("toy", {"seed": 1}, build, tmp_path)
 
     assert list(tmp_path.iterdir()) == []
+
+
+def age_tree(folder, seconds):
+    """Set the modification time of ``folder`` and everything in it to ``seconds`` ago."""
+    when = time.time() - seconds
+    for path in [*folder.rglob("*"), folder]:
+        os.utime(path, (when, when))
+
+
+def test_cache_removes_stale_build_folders_of_same_name(tmp_path, caplog):
+    stale = tmp_path / ".toy.abc_1234.tmp"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "half.txt").write_text("x")
+    age_tree(stale, 2 * 3600)
+    other = tmp_path / ".toy_big.abc_1234.tmp"
+    other.mkdir()
+    age_tree(other, 2 * 3600)
+    running = tmp_path / ".toy.xyz98765.tmp"
+    (running / "sub").mkdir(parents=True)
+    age_tree(running, 2 * 3600)
+    (running / "sub" / "fresh.txt").write_text("x")  # Written just now: another build is still running.
+
+    with caplog.at_level(logging.INFO, logger="bgan_lightning.data.builtin_cache"):
+        cached_dataset("toy", {"seed": 1}, lambda folder: None, tmp_path)
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".toy.xyz98765.tmp", ".toy_big.abc_1234.tmp", "toy"]
+    removals = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Removing")]
+    assert len(removals) == 1
+    assert removals[0].startswith(f"Removing {stale}, left by an interrupted build of toy 7")
+
+
+def test_remove_stale_builds_age_limit(tmp_path):
+    folder = tmp_path / ".toy.abcdefgh.tmp"
+    folder.mkdir()
+    age_tree(folder, 100)
+
+    assert remove_stale_builds(tmp_path, "toy", max_age_s=200) == []
+    assert remove_stale_builds(tmp_path, "toy", max_age_s=50) == [folder]
+    assert list(tmp_path.iterdir()) == []
+    assert remove_stale_builds(tmp_path / "missing", "toy") == []
 
 
 def test_cache_rejects_bad_manifest(tmp_path):
