@@ -305,4 +305,16 @@ class ConditionalGAN(pl.LightningModule):
         checkpoint["bgan_data"] = dict(self.data_info)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.data_info = dict(checkpoint.get("bgan_data", {}))
+        # Lightning runs setup() before restoring, so data_info already describes the data of this run, if any.
+        saved = dict(checkpoint.get("bgan_data", {}))
+        differences = [
+            f"{key} {saved[key]!r} in the checkpoint, {value!r} now"
+            for key, value in self.data_info.items()
+            if key in saved and saved[key] != value
+        ]
+        if differences:
+            log.warning(
+                "The checkpoint was trained on other data (%s); check the data config, for example the direction.",
+                "; ".join(differences),
+            )
+        self.data_info = {**saved, **self.data_info}

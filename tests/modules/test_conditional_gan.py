@@ -143,6 +143,22 @@ def test_checkpoint_records_data_settings(tmp_path):
     assert checkpoint["hyper_parameters"]["lambda_l1"] == 100.0
 
 
+def test_checkpoint_on_other_data_warns(tmp_path, caplog):
+    module = make_module()
+    trainer = make_trainer(tmp_path, max_steps=2, limit_val_batches=0)
+    trainer.fit(module, datamodule=PairDataModule())
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+
+    class ReversedData(PairDataModule):
+        direction = "BtoA"
+
+    with caplog.at_level("WARNING", logger="bgan_lightning.modules.conditional_gan"):
+        make_trainer(tmp_path).predict(make_module(), datamodule=ReversedData(), ckpt_path=path)
+
+    assert "direction 'AtoB' in the checkpoint, 'BtoA' now" in caplog.text
+
+
 def test_channel_mismatch_names_both_counts(tmp_path):
     class GrayData(PairDataModule):
         input_nc = 1
