@@ -33,7 +33,7 @@ from bgan_lightning.metrics.lpips_diversity import (
     derive_seed,
 )
 from bgan_lightning.metrics.oracle import ModeOracle
-from bgan_lightning.metrics.report import write_report, write_strip
+from bgan_lightning.metrics.report import remove_strips, write_report, write_strip
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,15 @@ class _ProtocolCallback(pl.Callback):
         self._real_path: Path | None = None
 
     # ------------------------------------------------------------------ one evaluation pass
-    def _begin(self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str, limit: int | None) -> None:
+    def _begin(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        split: str,
+        limit: int | None,
+        split_name: str | None = None,
+    ) -> None:
+        """Start a pass over the ``split`` loaders (``"test"`` or ``"val"``), labelled ``split_name`` or ``split``."""
         if not callable(getattr(pl_module, "sample", None)):
             raise RuntimeError(
                 f"{type(pl_module).__name__} has no sample(condition, num_samples, seed) method; the evaluation "
@@ -117,7 +125,7 @@ class _ProtocolCallback(pl.Callback):
         data_info = getattr(pl_module, "data_info", {}) or {}
         hparams = getattr(pl_module, "hparams", {}) or {}
 
-        self._split = split
+        self._split_name = split_name or split
         self._limit = limit
         self._base_seed = int(self.seed if self.seed is not None else hparams.get("sample_seed", 0))
         self.diversity.seed = self._base_seed
@@ -186,7 +194,7 @@ class _ProtocolCallback(pl.Callback):
         # (another hold-out with the same first batch) would reuse stale statistics.
         content_id = trainer.strategy.broadcast(content_fingerprint(first_targets), src=0)
         image_size = tuple(first_targets.shape[-2:])
-        key = (self._split, self._dataset, self._direction, image_size, self._expected_inputs, content_id)
+        key = (self._split_name, self._dataset, self._direction, image_size, self._expected_inputs, content_id)
         if self._real_key == key:
             return
         self.fid_score.reset_real()
@@ -196,7 +204,7 @@ class _ProtocolCallback(pl.Callback):
             self._real_path = real_statistics_path(
                 self.fid_cache_dir or default_fid_stats_dir(),
                 self._dataset,
-                self._split,
+                self._split_name,
                 image_size,
                 self._expected_inputs,
                 self.fid_score.num_features,
@@ -275,7 +283,7 @@ class _ProtocolCallback(pl.Callback):
         totals = trainer.strategy.reduce(totals, reduce_op="sum")
         self._total_inputs, self._total_diversity_inputs = (int(value) for value in totals)
         if self._total_inputs == 0:
-            raise RuntimeError(f"The {self._split} split gave no inputs to evaluate; check its dataloader.")
+            raise RuntimeError(f"The {self._split_name} split gave no inputs to evaluate; check its dataloader.")
 
         results: dict[str, float] = {}
         if self._total_diversity_inputs > 0:
@@ -304,7 +312,7 @@ class _ProtocolCallback(pl.Callback):
     def _store_real_statistics(self) -> None:
         num_real = sum_over_ranks(int(self.fid_score.num_real), self.fid_score.fid.real_features_sum.device)
         if self._real_path is not None and num_real == self._expected_inputs:
-            meta = {"dataset": self._dataset, "split": self._split, "direction": self._direction}
+            meta = {"dataset": self._dataset, "split": self._split_name, "direction": self._direction}
             self.fid_score.save_real_statistics(self._real_path, **meta)
             self._real_origin = f"computed from the split, cached in {self._real_path}"
         else:
@@ -324,7 +332,7 @@ class _ProtocolCallback(pl.Callback):
         protocol: dict[str, Any] = {
             "dataset": self._dataset,
             "direction": self._direction,
-            "split": self._split,
+            "split": self._split_name,
             "checkpoint": getattr(trainer, "ckpt_path", None),
             "num_inputs": self._total_inputs,
             "diversity_inputs": self._total_diversity_inputs,
@@ -443,7 +451,15 @@ class TestReportCallback(_ProtocolCallback):
         self._folder = Path(self.output_dir) if self.output_dir else Path(trainer.log_dir or trainer.default_root_dir)
         if not self.output_dir:
             self._folder = self._folder / "test_report"
-        self._begin(trainer, pl_module, "test", limit=None)
+
+        # Strips of an earlier report in the same folder would otherwise sit beside the new ones.
+        if trainer.is_global_zero:
+            remove_strips(self._folder)
+        trainer.strategy.barrier("test_report_strips_removed")
+
+        # The datamodule may evaluate val or a train hold-out when the dataset has no test split.
+        split_name = getattr(getattr(trainer, "datamodule", None), "test_split_name", None) or "test"
+        self._begin(trainer, pl_module, "test", limit=None, split_name=split_name)
 
     def on_test_batch_end(
         self,

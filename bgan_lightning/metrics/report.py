@@ -72,10 +72,40 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+# Every name strip_name can return, and nothing else a user is likely to keep in strips/.
+STRIP_NAME_PATTERN = re.compile(r"\d{5,}_[A-Za-z0-9_.-]*\.png")
+
+
 def strip_name(index: int, path: str | None = None) -> str:
     """File name of the strip of input ``index``: ``<index:05d>_<stem of path>.png`` (stem made file-safe)."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem) if path else "input"
     return f"{index:05d}_{stem}.png"
+
+
+def remove_strips(folder: str | Path) -> int:
+    """Delete the strips of an earlier report in ``folder``, so a new report never shows stale ones beside its own.
+
+    Only files of ``<folder>/strips/`` whose names match :data:`STRIP_NAME_PATTERN` are deleted; other files and
+    sub-folders stay.
+
+    Args:
+        folder: Report folder (it may not exist yet).
+
+    Returns:
+        The number of files deleted.
+    """
+    strips = Path(folder) / "strips"
+    if not strips.is_dir():
+        return 0
+
+    removed = 0
+    for path in strips.iterdir():
+        if path.is_file() and not path.is_symlink() and STRIP_NAME_PATTERN.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("Removed %d strips of an earlier report from %s", removed, strips)
+    return removed
 
 
 def write_strip(

@@ -298,3 +298,41 @@ def test_module_without_sample_is_rejected(tmp_path):
     trainer = make_trainer(tmp_path, callbacks=[TestReportCallback(**fakes(tmp_path))])
     with pytest.raises(RuntimeError, match="Plain has no sample\\(condition, num_samples, seed\\) method"):
         trainer.test(Plain(), datamodule=PairData(), verbose=False)
+
+
+class HeldOutPairData(PairData):
+    """A datamodule that, like one without a test split, evaluates a hold-out of train and says so."""
+
+    test_split_name = "train (held-out 10%)"
+
+
+def test_split_label_and_cache_name_come_from_the_datamodule(tmp_path):
+    callback = TestReportCallback(max_inputs=3, num_samples=3, **fakes(tmp_path))
+    trainer = make_trainer(tmp_path, callbacks=[callback])
+
+    trainer.test(make_module(), datamodule=HeldOutPairData(), verbose=False)
+
+    assert "| Split | train (held-out 10%) |" in (tmp_path / "test_report" / "report.md").read_text()
+    cached = list((tmp_path / "fid_stats").glob("*.npz"))
+    assert [path.name.rsplit("-", 2)[0] for path in cached] == ["tiny_pairs-AtoB-train_held_out_10_-16x16-n5-d12"]
+    assert callback.protocol(trainer)["split"] == "train (held-out 10%)"
+
+
+def test_strips_of_an_earlier_report_are_removed(tmp_path, caplog):
+    folder = tmp_path / "report"
+    strips = folder / "strips"
+    strips.mkdir(parents=True)
+    for index in range(5, 12):
+        (strips / f"{index:05d}_pair_{index}.png").write_bytes(b"stale")
+    (strips / "notes.txt").write_text("kept")
+    (strips / "cover.png").write_bytes(b"kept")
+
+    with caplog.at_level("INFO", logger="bgan_lightning.metrics.report"):
+        run_test(tmp_path, output_dir=str(folder))
+
+    assert f"Removed 7 strips of an earlier report from {strips}" in caplog.text
+    assert sorted(path.name for path in strips.iterdir()) == [f"0000{i}_pair_{i}.png" for i in range(5)] + [
+        "cover.png",
+        "notes.txt",
+    ]
+    assert (folder / "index.html").read_text().count("<img ") == 5

@@ -6,7 +6,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bgan_lightning.metrics.report import markdown_table, strip_name, write_report, write_strip
+from bgan_lightning.metrics.report import (
+    STRIP_NAME_PATTERN,
+    markdown_table,
+    remove_strips,
+    strip_name,
+    write_report,
+    write_strip,
+)
 
 
 def test_strip_shows_condition_target_and_samples(tmp_path):
@@ -69,3 +76,23 @@ def test_report_files_hold_every_setting_and_every_input(tmp_path):
     assert '<img src="strips/00000__0_.png"' in page
     assert "&lt;1&gt;.png" in page
     assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_remove_strips_deletes_only_strip_names(tmp_path):
+    strips = tmp_path / "strips"
+    strips.mkdir()
+    written = [
+        write_strip(tmp_path, index, torch.zeros(3, 2, 2), None, torch.zeros(1, 3, 2, 2))["strip"]
+        for index in (3, 123456)
+    ]
+    (strips / "00001_a b.png").write_bytes(b"")  # a space is never in a strip name
+    (strips / "notes.png").write_bytes(b"")
+    (strips / "00002_dir.png").mkdir()
+    (tmp_path / "00004_top.png").write_bytes(b"")
+
+    assert written == ["strips/00003_input.png", "strips/123456_input.png"]
+    assert all(STRIP_NAME_PATTERN.fullmatch(strip_name(index, path)) for index, path in [(0, None), (7, "x/a|b.jpg")])
+    assert remove_strips(tmp_path) == 2
+    assert sorted(path.name for path in strips.iterdir()) == ["00001_a b.png", "00002_dir.png", "notes.png"]
+    assert (tmp_path / "00004_top.png").is_file()
+    assert remove_strips(tmp_path / "absent") == 0
