@@ -381,6 +381,10 @@ class TestReportCallback(_ProtocolCallback):
     and ``background`` (the ``multimodal_shapes`` dataset). The report (``metrics.json``, ``report.md``,
     ``index.html``, ``strips/``) states every protocol setting next to the numbers.
 
+    The split is labelled, in the report and in the name of the cached real statistics, by the datamodule's
+    ``test_split_name`` (such as ``"val"`` or ``"train (held-out 10%)"`` for a dataset without a test split),
+    else ``"test"``. Strips left in ``strips/`` by an earlier report in the same folder are deleted first.
+
     Args:
         output_dir: Report folder; default ``<run folder>/test_report``.
         max_inputs: Inputs in LPIPS diversity (the first ones of the split); None uses all.
