@@ -56,8 +56,8 @@ def check_predict_folder(folder: Path) -> None:
     """
     if Path(folder).is_file():
         raise FileNotFoundError(
-            f"predict_dir={folder} is a file, not a folder; prediction expects a folder of condition images. "
-            "Put the image in a folder and set predict_dir to that folder."
+            f"predict_dir={folder} is a file, not a folder. Prediction expects a folder of condition images, so "
+            "put the image in a folder and set predict_dir to that folder."
         )
 
 
@@ -66,8 +66,8 @@ def warn_ignored_subfolders(folder: Path) -> None:
     subfolders = sorted(path.name for path in Path(folder).iterdir() if path.is_dir() and not path.name.startswith("."))
     if subfolders:
         logger.warning(
-            "Ignored %d subfolder(s) of %s (for example %s/); only images directly inside predict_dir are "
-            "predicted, so move the images up or predict on each subfolder separately.",
+            "Ignored %d subfolder(s) of %s (for example %s/) because only images directly inside predict_dir are "
+            "predicted. Move the images up or predict on each subfolder separately.",
             len(subfolders),
             folder,
             subfolders[0],

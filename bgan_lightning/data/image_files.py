@@ -33,7 +33,7 @@ _PLAIN_MODES = ("L", "RGB", *_WIDE_INTEGER_MODES)
 _DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
-# How to get past an unreadable file; every read or decode error ends with it.
+# The fix for an unreadable file, appended to every read or decode error.
 SKIP_HINT = (
     "Replace or delete the file, or set skip_invalid=True (data.init_args.skip_invalid: true) to skip unreadable files."
 )

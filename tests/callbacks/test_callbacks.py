@@ -71,7 +71,7 @@ def test_prediction_is_reproducible_by_seed(tmp_path):
     assert np.array_equal(outputs[0], outputs[1])
 
 
-def test_prediction_writer_gives_colliding_stems_unique_names(tmp_path, caplog):
+def test_writer_colliding_stems_unique(tmp_path, caplog):
     writer = SamplePredictionWriter(output_dir=str(tmp_path / "out"))
     writer.on_predict_start(None, None)
     paths = ["in/a.jpg", "in/a.png", "in/a_png.png", "other/a.png"]
@@ -96,7 +96,7 @@ def test_prediction_writer_gives_colliding_stems_unique_names(tmp_path, caplog):
     ]
 
 
-def test_prediction_writer_names_reset_between_runs(tmp_path, caplog):
+def test_writer_names_reset_per_run(tmp_path, caplog):
     writer = SamplePredictionWriter(output_dir=str(tmp_path / "out"))
     prediction = {"A": torch.zeros(1, 3, 4, 4), "samples": torch.zeros(1, 1, 3, 4, 4), "path": ["in/a.png"]}
 

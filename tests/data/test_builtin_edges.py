@@ -71,7 +71,7 @@ def age_tree(folder, seconds):
         os.utime(path, (when, when))
 
 
-def test_cache_removes_stale_build_folders_of_same_name(tmp_path, caplog):
+def test_cache_removes_stale_builds(tmp_path, caplog):
     stale = tmp_path / ".toy.abc_1234.tmp"
     (stale / "sub").mkdir(parents=True)
     (stale / "sub" / "half.txt").write_text("x")

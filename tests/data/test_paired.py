@@ -194,7 +194,7 @@ def test_predict_falls_back_to_splits(tmp_path, splits, used):
         ),
     ],
 )
-def test_test_split_name_says_which_split_is_evaluated(tmp_path, caplog, splits, val_fraction, name, message):
+def test_test_split_name_per_fallback(tmp_path, caplog, splits, val_fraction, name, message):
     for split in splits:
         write_side_by_side(tmp_path / split, [f"{split}_{i}.png" for i in range(4 if split == "train" else 1)])
     datamodule = make(tmp_path, val_fraction=val_fraction)
@@ -213,7 +213,7 @@ def test_test_split_name_says_which_split_is_evaluated(tmp_path, caplog, splits,
     assert predicting.test_split_name == name
 
 
-def test_predict_dir_leaves_test_split_name_unset(tmp_path):
+def test_predict_dir_leaves_split_unset(tmp_path):
     write_side_by_side(tmp_path / "train", ["0.png"])
     save(gradient(8, 8), tmp_path / "inputs" / "x.png")
 
@@ -236,12 +236,12 @@ def test_predict_dir_subfolders_warned_once(tmp_path, caplog):
 
     assert [path for path in datamodule.predict_dataset.files] == [tmp_path / "inputs" / "x.png"]
     assert [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING] == [
-        f"Ignored 2 subfolder(s) of {tmp_path / 'inputs'} (for example empty/); only images directly inside "
-        "predict_dir are predicted, so move the images up or predict on each subfolder separately."
+        f"Ignored 2 subfolder(s) of {tmp_path / 'inputs'} (for example empty/) because only images directly "
+        "inside predict_dir are predicted. Move the images up or predict on each subfolder separately."
     ]
 
 
-def test_predict_dir_without_subfolders_warns_nothing(tmp_path, caplog):
+def test_predict_dir_no_subfolders_silent(tmp_path, caplog):
     write_side_by_side(tmp_path / "train", ["0.png"])
     save(gradient(8, 8), tmp_path / "inputs" / "x.png")
 
@@ -259,8 +259,8 @@ def test_predict_dir_file_named(tmp_path):
     image = save(gradient(8, 8), tmp_path / "x.png")
 
     message = (
-        f"predict_dir={image} is a file, not a folder; prediction expects a folder of condition images. "
-        "Put the image in a folder and set predict_dir to that folder."
+        f"predict_dir={image} is a file, not a folder. Prediction expects a folder of condition images, so "
+        "put the image in a folder and set predict_dir to that folder."
     )
     with pytest.raises(FileNotFoundError, match=re.escape(message)):
         make(tmp_path, predict_dir=image).setup("predict")
