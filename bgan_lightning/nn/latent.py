@@ -13,11 +13,14 @@ on third-party networks converted by :func:`bgan_lightning.nn.basisify` too:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
+
+log = logging.getLogger(__name__)
 
 LatentPolicy = Literal["per_sample", "per_batch"]
 LATENT_POLICIES = ("per_sample", "per_batch")
@@ -192,6 +195,8 @@ def latent_control(
     """
     source = LatentSource(seed=seed, policy=policy, shared=shared, latents=latents)
     layers = [module for _, module in stochastic_modules(model)]
+    if not layers:
+        log.warning("%s has no stochastic layers, so latent_control has no effect on it.", type(model).__name__)
     previous = [layer.latent_source for layer in layers]
     for layer in layers:
         layer.latent_source = source

@@ -128,3 +128,10 @@ def test_control_restored_after_block(net):
 def test_invalid_policy_rejected(net):
     with pytest.raises(ValueError, match=r"Invalid latent policy 'per_pixel'"), latent_control(net, policy="per_pixel"):
         pass
+
+
+def test_latent_control_warns_without_stochastic_layers(caplog):
+    with caplog.at_level("WARNING", logger="bgan_lightning.nn.latent"), latent_control(nn.Conv2d(1, 1, 1), seed=0):
+        pass
+
+    assert "Conv2d has no stochastic layers, so latent_control has no effect on it." in caplog.text
