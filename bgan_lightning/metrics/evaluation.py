@@ -25,6 +25,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from bgan_lightning.callbacks.sample_grid import run_folder
 from bgan_lightning.metrics.fid import SampleFID, content_fingerprint, real_statistics_path, sum_over_ranks
 from bgan_lightning.metrics.lpips_diversity import (
     LPIPSDiversity,
@@ -452,7 +453,7 @@ class TestReportCallback(_ProtocolCallback):
         self.report_paths: dict[str, Path] = {}
 
     def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._folder = Path(self.output_dir) if self.output_dir else Path(trainer.log_dir or trainer.default_root_dir)
+        self._folder = Path(self.output_dir) if self.output_dir else run_folder(trainer)
         if not self.output_dir:
             self._folder = self._folder / "test_report"
 
