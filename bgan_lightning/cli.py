@@ -68,8 +68,8 @@ class BganCLI(LightningCLI):
         """Load the checkpoint's hyperparameters into the config, then re-apply ``--model.*`` command-line options.
 
         LightningCLI replaces the model config by the hyperparameters stored in ``ckpt_path``, so that the
-        checkpoint's networks are rebuilt; options such as ``--model.init_args.sample_seed`` or
-        ``num_val_samples`` given with ``bgan predict`` or ``bgan test`` would otherwise be silently dropped.
+        checkpoint's networks are rebuilt. Without this step, options such as ``--model.init_args.sample_seed``
+        or ``num_val_samples`` given with ``bgan predict`` or ``bgan test`` would be dropped silently.
         """
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None

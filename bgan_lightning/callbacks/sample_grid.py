@@ -20,8 +20,8 @@ def run_folder(trainer: pl.Trainer) -> Path:
     """Return the folder of the current run: the logger's version folder, else the trainer's root folder.
 
     CSV and TensorBoard loggers have a version folder (``save_dir/name/version_N``). For other loggers, such
-    as W&B, ``trainer.log_dir`` is their shared ``save_dir``, so runs would overwrite each other's files there;
-    they get ``save_dir/name/version`` instead (for W&B, the project and the run id).
+    as W&B, ``trainer.log_dir`` is the ``save_dir`` that all runs share, so runs would overwrite each other's
+    files there. They get ``save_dir/name/version`` instead (for W&B, the project and the run id).
     """
     logger = trainer.logger
     if logger is None or isinstance(logger, (CSVLogger, TensorBoardLogger)):
