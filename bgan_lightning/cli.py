@@ -10,11 +10,11 @@ Examples:
 from __future__ import annotations
 
 import logging
+import pickle
 import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from bgan_lightning.callbacks import SampleGridCallback, SamplePredictionWriter
@@ -53,8 +53,8 @@ class RunFolderSaveConfig(SaveConfigCallback):
 class BganCLI(LightningCLI):
     """LightningCLI with the callbacks every run needs added as configurable, always-present options.
 
-    ``sample_grid`` (a :class:`SampleGridCallback`) writes sample grids under the run folder during fit,
-    ``predict_writer`` (a :class:`SamplePredictionWriter`) saves the samples of ``bgan predict``, and
+    ``sample_grid`` (a :class:`SampleGridCallback`) writes sample grids under the run folder during fit.
+    ``predict_writer`` (a :class:`SamplePredictionWriter`) saves the samples of ``bgan predict``.
     ``test_report`` (a :class:`TestReportCallback`) runs the LPIPS diversity and FID protocol in ``bgan test``
     and writes ``metrics.json``, ``report.md``, ``index.html`` and one PNG strip per input.
     """
@@ -73,20 +73,18 @@ class BganCLI(LightningCLI):
         """
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if not ckpt_path or not Path(ckpt_path).is_file():
-            super()._parse_ckpt_path()
-            return
-
+        before = self.config.clone()
         try:
-            torch.load(ckpt_path, weights_only=True, map_location="cpu")
-        except Exception as error:
+            super()._parse_ckpt_path()
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+            # Raised by torch.load for a file that is not a checkpoint, or one that needs unsafe unpickling.
             raise ValueError(
                 f"--ckpt_path {ckpt_path} is not a checkpoint that can be loaded safely ({type(error).__name__}); "
                 "pass a .ckpt file written by `bgan fit` (runs/<name>/version_N/checkpoints/last.ckpt)."
             ) from error
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
 
-        before = self.config.clone()
-        super()._parse_ckpt_path()
         overridden = [key for key in _model_options(self._raw_args) if f"{subcommand}.model.{key}" in before]
         for key in overridden:
             self.config[f"{subcommand}.model.{key}"] = before[f"{subcommand}.model.{key}"]
