@@ -29,7 +29,7 @@ HEADER = """# Benchmarks
 
 Every number below comes from `python -m benchmarks.run` (or one of its parts, `python -m benchmarks.NAME`).
 Each part times the compared variants interleaved in one process and reports medians of repeated timings,
-so ratios are fair even on a shared machine; absolute times depend on the machine each section names.
+so ratios are fair even on a shared machine. Absolute times depend on the machine each section names.
 Goals come from the paper (Wang et al., ICLR 2020, Table A.3 and appendix D) and are marked met or missed.
 """
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def _given_cli_hyperparameters() -> bool:
-    """Whether LightningCLI is instantiating this module with its config as the hyperparameters."""
+    """Return whether LightningCLI is instantiating this module with its config as the hyperparameters."""
     # NOTE: this reads a private Lightning context variable (pytorch-lightning 2.1 to 2.6). When it is missing,
     # the module falls back to not saving the injected networks, which only costs self-contained checkpoints.
     try:
@@ -281,7 +281,7 @@ class ConditionalGAN(pl.LightningModule):
             scheduler.step()
 
     def setup(self, stage: str) -> None:
-        # Record what the data looks like, so a checkpoint says which direction, size and channels it expects.
+        # Record what the data looks like, so a checkpoint records which direction, size and channels it expects.
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is None:
             return
