@@ -30,9 +30,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
 
+from benchmarks.profiling import peak_allocated_bytes
 from bgan_lightning.nn import FilterGeneratorConv2d, StochasticBasisConv2d
+from bgan_lightning.nn.basis_convolution import basis_filters
 from bgan_lightning.nn.compute_path import clear_compute_choices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,14 +106,7 @@ def time_interleaved(
 def peak_memory(module: nn.Module, x: torch.Tensor) -> int:
     """Return the peak bytes allocated during one forward and backward pass (CPU profiler memory records)."""
     module.zero_grad(set_to_none=True)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        module(x).sum().backward()
-    records = [event for event in prof.profiler.kineto_results.events() if event.name() == "[memory]"]
-    records.sort(key=lambda event: event.start_ns())
-    current = peak = 0
-    for event in records:
-        current += event.nbytes()
-        peak = max(peak, current)
+    peak = peak_allocated_bytes(lambda: module(x).sum().backward())
     module.zero_grad(set_to_none=True)
     return peak
 
@@ -138,7 +132,7 @@ def run(quick: bool, device: torch.device) -> str:
         calls = {name: (lambda module=module, x=x: module(x)) for name, module in variants.items()}
         # Diagnostics: the memory traffic that a stochastic layer adds to a convolution.
         psi = grouped.basis_generator(torch.randn(batch, grouped.latent_dim, device=device))
-        calls[FILTER_BUILD] = lambda psi=psi: grouped._filters(psi)
+        calls[FILTER_BUILD] = lambda psi=psi: basis_filters(grouped.coefficients, psi)
         calls[WEIGHT_COPY] = lambda: conv_weight.clone()
         calls[FRESH_WEIGHT] = lambda x=x: F.conv2d(x, conv_weight.clone(), conv_bias, padding=1)
         log.info("timing batch %d (%d rounds)", batch, rounds[batch])

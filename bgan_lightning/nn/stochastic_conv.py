@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
+from bgan_lightning.nn.basis_convolution import ConvGeometry, basis_convolution, basis_filters
 from bgan_lightning.nn.basis_generator import BasisGenerator, build_basis_generator, check_bases
 from bgan_lightning.nn.compute_path import autocast_state, check_compute, choose_path
 from bgan_lightning.nn.latent import StochasticModule
@@ -231,19 +232,16 @@ class StochasticBasisConv2d(StochasticModule):
     def sample_filters(self, z: Tensor) -> Tensor:
         """Build filters (B, C_out, C_in, kh, kw) from latents z (B, latent_dim)."""
         psi = check_bases(type(self).__name__, self.basis_generator(z), self.num_bases, self.kernel_size)
-        return self._filters(psi)
-
-    def _filters(self, psi: Tensor) -> Tensor:
-        """Compute w[b, o, i] = sum_k a[o, i, k] * psi[b, k] as one (batched) matrix product."""
-        rows = psi.shape[0]
-        coefficients = self.coefficients.reshape(-1, self.num_bases)  # (C_out * C_in, K)
-        weight = torch.matmul(coefficients, psi.reshape(rows, self.num_bases, -1))  # (B, C_out * C_in, kh * kw)
-        return weight.view(rows, self.out_channels, self.in_channels, *self.kernel_size)
+        return basis_filters(self.coefficients, psi)
 
     def _grouped(self, x: Tensor, psi: Tensor, padding: tuple[int, int]) -> Tensor:
-        """Convolve the padded input x (B, C_in, H, W) with filters built from ``psi`` (B or 1, K, kh, kw)."""
-        weight = self._filters(psi)  # (B or 1, C_out, C_in, kh, kw)
-        return per_sample_conv2d(x, weight, self.bias, self.stride, padding, self.dilation)
+        """Convolve the padded input x (B, C_in, H, W) with filters built from ``psi`` (B or 1, K, kh, kw).
+
+        The filters of all samples go to one grouped convolution; the backward pass rebuilds them rather than
+        keeping them (see :mod:`bgan_lightning.nn.basis_convolution`).
+        """
+        geometry = ConvGeometry(self.stride, padding, self.dilation)
+        return basis_convolution(x, psi, self.coefficients, self.bias, geometry)
 
     def _decomposed(self, x: Tensor, psi: Tensor, padding: tuple[int, int]) -> Tensor:
         """Convolve every input channel with every basis, then mix the C_in * K maps with a 1x1 convolution.

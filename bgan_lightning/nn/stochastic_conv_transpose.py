@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
+from bgan_lightning.nn.basis_convolution import ConvGeometry, basis_convolution, basis_filters
 from bgan_lightning.nn.basis_generator import BasisGenerator, build_basis_generator, check_bases
 from bgan_lightning.nn.latent import StochasticModule
 from bgan_lightning.nn.stochastic_conv import check_conv_input, check_groups, init_bias, init_coefficients
@@ -120,7 +120,7 @@ class StochasticBasisConvTranspose2d(StochasticModule):
     def sample_filters(self, z: Tensor) -> Tensor:
         """Build filters (B, C_in, C_out, kh, kw) from latents z (B, latent_dim)."""
         psi = check_bases(type(self).__name__, self.basis_generator(z), self.num_bases, self.kernel_size)
-        return torch.einsum("iok,bkhw->biohw", self.coefficients, psi)
+        return basis_filters(self.coefficients, psi)
 
     def _output_padding(self, x: Tensor, output_size: Sequence[int] | None) -> tuple[int, int]:
         if output_size is None:
@@ -160,18 +160,10 @@ class StochasticBasisConvTranspose2d(StochasticModule):
         output_padding = self._output_padding(x, output_size)
         z = self.draw_latent(batch_size, self.coefficients, z)  # (B, latent_dim)
 
-        # Per-batch latents give one set of filters for the whole batch.
-        weight = self.sample_filters(self.distinct_latents(z)).to(x.dtype)  # (B or 1, C_in, C_out, kh, kw)
-        bias = None if self.bias is None else self.bias.to(x.dtype)
-        if weight.shape[0] == 1:
-            return F.conv_transpose2d(x, weight[0], bias, self.stride, self.padding, output_padding, 1, self.dilation)
-
-        # One grouped transposed convolution applies each sample's own filters to that sample.
-        grouped = x.reshape(1, batch_size * self.in_channels, *x.shape[2:])
-        weight = weight.reshape(batch_size * self.in_channels, self.out_channels, *self.kernel_size)
-        # The bias is repeated per sample so that the convolution adds it, saving a pass over the output.
-        bias = None if bias is None else bias.repeat(batch_size)
-        out = F.conv_transpose2d(
-            grouped, weight, bias, self.stride, self.padding, output_padding, batch_size, self.dilation
+        # Per-batch latents give one set of bases for the whole batch.
+        psi = self.basis_generator(self.distinct_latents(z))  # (B or 1, K, kh, kw)
+        psi = check_bases(type(self).__name__, psi, self.num_bases, self.kernel_size)
+        geometry = ConvGeometry(
+            self.stride, self.padding, self.dilation, transposed=True, output_padding=output_padding
         )
-        return out.view(batch_size, self.out_channels, *out.shape[2:])
+        return basis_convolution(x, psi, self.coefficients, self.bias, geometry)
