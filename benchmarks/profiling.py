@@ -8,7 +8,7 @@ from torch.profiler import ProfilerActivity, profile
 
 
 def peak_allocated_bytes(run: Callable[[], object]) -> int:
-    """Return the peak of the bytes allocated by tensors during ``run()``, on the CPU or any other device.
+    """Return the peak of the bytes allocated by tensors during ``run()`` on the CPU.
 
     The profiler records every allocation and release (``profile_memory=True``); the running sum of those
     records, in time order, peaks at the returned value. Tensors that exist before ``run`` starts are not

@@ -61,11 +61,11 @@ def _grouped_weight(coefficients: Tensor, psi: Tensor, dtype: torch.dtype) -> Te
 
 
 class _BasisConvolution(torch.autograd.Function):
-    """Autograd function of :func:`basis_convolution`; it saves the input, the bases and the coefficients only.
+    """Autograd function of :func:`basis_convolution`, which saves only the input, the bases and the coefficients.
 
-    It takes the input already folded by :func:`_fold` and returns the folded output, so that the caller
-    unfolds it outside: an output that is a view made inside a custom function could not be changed in place
-    (as ``nn.ReLU(inplace=True)`` does).
+    It takes the input already folded by :func:`_fold` and returns the folded output, and the caller unfolds
+    it. Autograd forbids in-place changes (such as ``nn.ReLU(inplace=True)``) of an output that is a view
+    made inside a custom function.
     """
 
     @staticmethod
@@ -146,7 +146,7 @@ def basis_convolution(
     Equal to ``F.conv2d`` (or ``F.conv_transpose2d`` when ``geometry.transposed``) of sample ``b`` with
     ``basis_filters(coefficients, psi)[b]``, or with ``[0]`` for every sample when ``psi`` has one row.
     Under autocast the input and the filters are cast to the autocast dtype, as autocast does for
-    ``F.conv2d``; the filters are built in the coefficients' dtype first.
+    ``F.conv2d``. The filters are built in the coefficients' dtype before that cast.
 
     Args:
         x: Input (B, C_in, H, W).

@@ -45,7 +45,7 @@ def reference(x, psi, coefficients, bias, geometry: ConvGeometry) -> torch.Tenso
 
 @pytest.mark.parametrize("geometry", [CONV, TRANSPOSED], ids=["conv", "transposed"])
 @pytest.mark.parametrize("rows", [3, 1], ids=["per-sample", "shared"])
-def test_values_and_gradients_match_a_convolution_with_built_filters(geometry, rows):
+def test_matches_conv_with_built_filters(geometry, rows):
     tensors = inputs(geometry, rows)
     out = basis_convolution(*tensors, geometry)
     expected = reference(*tensors, geometry)
@@ -60,13 +60,13 @@ def test_values_and_gradients_match_a_convolution_with_built_filters(geometry, r
 
 
 @pytest.mark.parametrize("geometry", [CONV, TRANSPOSED], ids=["conv", "transposed"])
-def test_gradients_of_gradients(geometry):
+def test_double_backward(geometry):
     tensors = inputs(geometry, rows=3)
     assert torch.autograd.gradcheck(lambda *args: basis_convolution(*args, geometry), tensors)
     assert torch.autograd.gradgradcheck(lambda *args: basis_convolution(*args, geometry), tensors)
 
 
-def test_without_bias_and_with_inputs_that_need_no_gradient():
+def test_no_bias_frozen_input():
     x, psi, coefficients, _ = inputs(CONV, rows=3)
     x = x.detach()
     out = basis_convolution(x, psi, coefficients, None, CONV)
@@ -74,10 +74,11 @@ def test_without_bias_and_with_inputs_that_need_no_gradient():
 
     torch.testing.assert_close(out, reference(x, psi, coefficients, None, CONV))
     assert x.grad is None
-    assert psi.grad is not None and coefficients.grad is not None
+    assert psi.grad is not None
+    assert coefficients.grad is not None
 
 
-def test_no_filter_bank_is_kept_for_the_backward_pass():
+def test_filter_bank_not_saved():
     torch.manual_seed(0)
     layer = StochasticBasisConv2d(16, 16, 3, padding=1, num_bases=4, latent_dim=8, hidden_dim=8, compute="grouped")
     x = torch.randn(2, 16, 5, 5, requires_grad=True)
@@ -96,7 +97,7 @@ def test_no_filter_bank_is_kept_for_the_backward_pass():
     assert all(torch.Size(shape).numel() < bank_numel for shape in saved_shapes), saved_shapes
 
 
-def test_autocast_runs_in_the_autocast_dtype_and_keeps_float32_gradients():
+def test_autocast_bfloat16_output():
     torch.manual_seed(0)
     layer = StochasticBasisConv2d(4, 5, 3, padding=1, num_bases=2, latent_dim=8, hidden_dim=8, compute="grouped")
     x = torch.randn(2, 4, 6, 6)
