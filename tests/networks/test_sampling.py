@@ -1,0 +1,66 @@
+"""sample() in chunks: the default chunk size, argument checks and latents replayed in draw order."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bgan_lightning.networks import ResnetGenerator
+from bgan_lightning.networks.sampling import ChunkedLatents, default_chunk_size
+from bgan_lightning.nn import LatentSource
+
+
+def tiny_generator() -> ResnetGenerator:
+    torch.manual_seed(0)
+    return ResnetGenerator(3, 3, ngf=4, n_blocks=2, stochastic="alternate", latent_dim=4, hidden_dim=4).eval()
+
+
+def test_default_chunk_size_per_device():
+    assert default_chunk_size(2, 20, torch.device("cpu")) == 2
+    assert default_chunk_size(2, 20, torch.device("cuda", 0)) == 20
+
+
+def test_default_matches_one_batch():
+    generator = tiny_generator()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        default = generator.sample(x, 3, seed=1)
+        one_batch = generator.sample(x, 3, seed=1, chunk_size=6)
+        larger = generator.sample(x, 3, seed=1, chunk_size=100)
+    torch.testing.assert_close(default, one_batch, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(larger, one_batch, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("chunk_size", [0, -3])
+def test_invalid_chunk_size(chunk_size):
+    message = rf"^chunk_size must be a positive number of rows or None, got {chunk_size}\.$"
+    with pytest.raises(ValueError, match=message):
+        tiny_generator().sample(torch.randn(1, 3, 8, 8), 2, chunk_size=chunk_size)
+
+
+def test_chunked_latents_replay_rows():
+    source = LatentSource(seed=0)
+    reference = LatentSource(seed=0)
+    expected = [reference.draw(4, 3, torch.device("cpu"), torch.float32) for _ in range(2)]
+    chunked = ChunkedLatents(source, rows=4)
+
+    drawn = []
+    for start in (0, 2):
+        chunked.start_chunk(start)
+        drawn.append([chunked.draw(2, 3, torch.device("cpu"), torch.float32) for _ in range(2)])
+
+    for call in range(2):
+        torch.testing.assert_close(torch.cat([drawn[0][call], drawn[1][call]]), expected[call], rtol=0, atol=0)
+
+
+def test_chunked_latents_reject_reordering():
+    chunked = ChunkedLatents(LatentSource(seed=0), rows=4)
+    chunked.start_chunk(0)
+    chunked.draw(2, 3, torch.device("cpu"), torch.float32)
+    chunked.start_chunk(2)
+    message = r"^The stochastic layers drew latents in another order than in the first chunk; sample with "
+    with pytest.raises(RuntimeError, match=message):
+        chunked.draw(2, 5, torch.device("cpu"), torch.float32)
+    with pytest.raises(RuntimeError, match=message):
+        chunked.draw(2, 3, torch.device("cpu"), torch.float32)
+        chunked.draw(2, 3, torch.device("cpu"), torch.float32)
