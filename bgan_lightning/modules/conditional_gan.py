@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -23,6 +23,9 @@ from bgan_lightning.losses import (
 from bgan_lightning.nn import latent_control, stochastic_modules
 
 log = logging.getLogger(__name__)
+
+DiscriminatorInput = Literal["pair", "hole"]
+DISCRIMINATOR_INPUTS = ("pair", "hole")
 
 
 def _given_cli_hyperparameters() -> bool:
@@ -48,7 +51,8 @@ class ConditionalGAN(pl.LightningModule):
         generator: Maps a condition (B, input_nc, H, W) in [-1, 1] to an image (B, output_nc, H, W) in [-1, 1].
             Generators of :mod:`bgan_lightning.networks` also provide ``sample(condition, num_samples, seed)``.
         discriminator: Judges the condition and an image concatenated along channels,
-            (B, input_nc + output_nc, H, W).
+            (B, input_nc + output_nc, H, W), or with ``discriminator_input="hole"`` the image alone,
+            (B, output_nc, H, W).
         gan_mode: ``"vanilla"`` (pix2pix), ``"lsgan"`` (pix2pixHD) or ``"hinge"``.
         lambda_l1: Weight of the L1 reconstruction loss (100 in pix2pix, 0 in pix2pixHD).
         lambda_feat: Weight of discriminator feature matching (10 in pix2pixHD); needs a discriminator that
@@ -69,6 +73,9 @@ class ConditionalGAN(pl.LightningModule):
         decay_epochs: Length of the linear decay in epochs.
         num_val_samples: Samples per input drawn in ``validation_step`` and written by prediction.
         sample_seed: Base seed of evaluation sampling; input ``i`` of a split uses ``sample_seed + i``.
+        discriminator_input: ``"pair"`` (default) shows the discriminator the condition and the image.
+            ``"hole"`` shows it only the image times the inpainting mask (the condition's last channel, 1
+            inside the hole), as DSGAN's inpainting model does, so that it judges the filled region alone.
     """
 
     def __init__(
@@ -90,8 +97,13 @@ class ConditionalGAN(pl.LightningModule):
         decay_epochs: int = 100,
         num_val_samples: int = 4,
         sample_seed: int = 0,
+        discriminator_input: DiscriminatorInput = "pair",
     ) -> None:
         super().__init__()
+        if discriminator_input not in DISCRIMINATOR_INPUTS:
+            raise ValueError(
+                f"Invalid discriminator_input {discriminator_input!r}; expected one of {DISCRIMINATOR_INPUTS}."
+            )
         if gan_mode not in GAN_MODES:
             raise ValueError(f"Invalid gan_mode {gan_mode!r}; expected one of {GAN_MODES}.")
         if lambda_perceptual > 0 and perceptual_loss is None:
@@ -155,6 +167,8 @@ class ConditionalGAN(pl.LightningModule):
 
     # ------------------------------------------------------------------ training
     def _discriminate(self, condition: Tensor, image: Tensor):
+        if self.hparams.discriminator_input == "hole":
+            return self.discriminator(image * condition[:, -1:])
         return self.discriminator(torch.cat([condition, image], dim=1))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:

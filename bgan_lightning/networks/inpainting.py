@@ -1,46 +1,79 @@
-"""Face-inpainting generator: an encoder-decoder that fills a masked region, plain or BasisGAN."""
+"""Face-inpainting generator of DSGAN (Yang et al., ICLR 2019), plain, with a latent input, or BasisGAN."""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
-from bgan_lightning.networks.common import check_choice, check_image_input, conv2d, conv_bias, norm_layer
-from bgan_lightning.networks.resnet import STOCHASTIC_MODES
+from bgan_lightning.networks.common import check_image_input, conv_bias, norm_layer
+from bgan_lightning.networks.resnet import ResnetGenerator
 from bgan_lightning.networks.sampling import Stage, StagedGenerator
+from bgan_lightning.nn import StochasticModule
 
-DILATIONS = (1, 2, 4, 8, 16, 1)
+
+class LatentFusion(StochasticModule):
+    """Fuse a latent code into a feature map: broadcast, concatenate, then 3x3 conv, norm and ReLU.
+
+    This is how DSGAN's inpainting generator takes its noise: at the bottleneck rather than at the input. The
+    module is a :class:`bgan_lightning.nn.StochasticModule`, so :func:`bgan_lightning.nn.latent_control`
+    seeds, shares or sets its code like any stochastic layer.
+
+    Args:
+        channels: Channels C of the feature map, kept by the fusion.
+        latent_dim: Size of the latent code.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+
+    Shape:
+        (B, C, H, W) -> (B, C, H, W).
+    """
+
+    def __init__(self, channels: int, latent_dim: int, norm: str = "instance") -> None:
+        super().__init__(latent_dim)
+        conv = nn.Conv2d(channels + latent_dim, channels, 3, padding=1, bias=conv_bias(norm))
+        self.fuse = nn.Sequential(conv, norm_layer(norm, channels), nn.ReLU(True))
+
+    def forward(self, h: Tensor) -> Tensor:
+        z = self.draw_latent(h.shape[0], self.fuse[0].weight)  # (B, latent_dim)
+        code = z.to(h.dtype)[:, :, None, None].expand(-1, -1, *h.shape[2:])
+        return self.fuse(torch.cat([h, code], dim=1))
 
 
 class InpaintingGenerator(StagedGenerator):
-    """Encoder-decoder for one-to-many inpainting, taking the masked image and the mask.
+    """DSGAN's face-inpainting generator, taking the masked image and the mask.
 
-    Wang et al. (ICLR 2020) take the encoder-decoder of DSGAN (Yang et al., ICLR 2019) and replace its convs
-    by stochastic ones. This network follows the same design family as the context-encoder and
-    globally-and-locally-consistent completion networks. It has a 5x5 stem and two stride-2 4x4 convs. Six
-    3x3 convs at a quarter resolution, with dilations 1, 2, 4, 8, 16 and 1, see the whole hole. Two stride-2
-    transposed convs return to full resolution.
+    Wang et al. (ICLR 2020) use "the exact same network" as DSGAN for inpainting and replace its convs by
+    stochastic ones. DSGAN's public code (github.com/maga33/DSGAN, ``Inpainting/models/Generator_NET.py``
+    and ``Inpainting/train.py``) builds a pix2pixHD-style global generator. It has a 7x7 stem and three
+    stride-2 3x3 convs (64 to 512 channels). A 32-d noise code is fused in at the bottleneck, followed by
+    nine residual blocks, three stride-2 transposed convs and a 7x7 conv with tanh, all with instance norm.
+    An output gate keeps the known pixels and takes only the hole from the network.
 
-    NOTE: this is not a layer-by-layer copy of DSGAN's inpainting network, whose exact layer table is not
-    reproduced here, so parameter counts differ from theirs.
+    Here the body is a :class:`ResnetGenerator` with ``n_downsampling=3``. With the defaults and
+    ``noise_dim=32`` (the DSGAN baseline) it has 48,100,611 parameters. The BasisGAN version
+    (``stochastic="alternate"``, ``noise_dim=0``) has 40,949,050.
 
-    The input holds the image with the hole blanked (3 channels) and the mask (1 channel, 1 inside the
-    hole). With ``composite=True`` the output keeps the known pixels and takes only the hole from the network.
+    The condition holds the image with the hole blanked (``input_nc - 1`` channels) and the mask (last
+    channel, 1 inside the hole). Only the image channels enter the network, as in DSGAN, and the mask
+    drives the output gate.
 
     Args:
         input_nc: Channels of masked image plus mask (4 for RGB faces).
         output_nc: Output channels (3).
-        ngf: Width of the stem; the middle convs have ``4 * ngf`` channels.
-        norm: ``"batch"``, ``"instance"`` or ``"none"``.
-        stochastic: ``"off"`` (plain), ``"alternate"`` (BasisGAN: every second middle conv is stochastic)
-            or ``"all"`` (every middle conv).
-        num_bases: Basis elements K.
+        ngf: Width of the stem; the residual blocks have ``ngf * 2**n_downsampling`` channels.
+        n_downsampling: Stride-2 convs (3 in DSGAN).
+        n_blocks: Residual blocks (9 in DSGAN).
+        norm: ``"instance"`` (DSGAN), ``"batch"`` or ``"none"``.
+        stochastic: ``"off"`` (plain), ``"alternate"`` (BasisGAN: the second conv of each residual block is
+            stochastic) or ``"all"`` (both convs of each block).
+        noise_dim: Size of the noise code fused at the bottleneck (32 in DSGAN's training script); 0 for none.
+        num_bases: Basis elements K of the stochastic convs.
         latent_dim: Latent size of each stochastic conv.
         hidden_dim: Hidden width of each basis generator.
-        composite: Paste the known pixels of the input into the output.
+        composite: Keep the known pixels of the input (DSGAN's output gate).
 
     Shape:
         (B, input_nc, H, W) in [-1, 1] (mask in {0, 1}) -> (B, output_nc, H, W) in [-1, 1], H and W
-        multiples of 4.
+        multiples of ``2**n_downsampling``.
     """
 
     def __init__(
@@ -48,65 +81,66 @@ class InpaintingGenerator(StagedGenerator):
         input_nc: int = 4,
         output_nc: int = 3,
         ngf: int = 64,
-        norm: str = "batch",
+        n_downsampling: int = 3,
+        n_blocks: int = 9,
+        norm: str = "instance",
         stochastic: str = "off",
+        noise_dim: int = 0,
         num_bases: int = 7,
         latent_dim: int = 64,
         hidden_dim: int = 64,
-        composite: bool = False,
+        composite: bool = True,
     ) -> None:
         super().__init__()
-        check_choice("stochastic", stochastic, STOCHASTIC_MODES)
+        if input_nc < 2:
+            raise ValueError(f"input_nc counts the image channels plus the mask, so it must be >= 2, got {input_nc}.")
         if composite and input_nc - 1 != output_nc:
             raise ValueError(
                 f"composite=True pastes the {input_nc - 1} image channels of the input into the output, but "
                 f"output_nc={output_nc}; set output_nc={input_nc - 1} or composite=False."
             )
+        if noise_dim < 0:
+            raise ValueError(f"noise_dim must be >= 0 (0 for no noise input), got {noise_dim}.")
         self.input_nc = input_nc
         self.output_nc = output_nc
         self.composite = composite
-        bias = conv_bias(norm)
-        basis = {"num_bases": num_bases, "latent_dim": latent_dim, "hidden_dim": hidden_dim}
-
-        def unit(layer: nn.Module, width: int) -> list[nn.Module]:
-            return [layer, norm_layer(norm, width), nn.ReLU(True)]
-
-        self.encoder = nn.Sequential(
-            *unit(nn.Conv2d(input_nc, ngf, 5, padding=2, bias=bias), ngf),
-            *unit(nn.Conv2d(ngf, ngf * 2, 4, stride=2, padding=1, bias=bias), ngf * 2),
-            *unit(nn.Conv2d(ngf * 2, ngf * 2, 3, padding=1, bias=bias), ngf * 2),
-            *unit(nn.Conv2d(ngf * 2, ngf * 4, 4, stride=2, padding=1, bias=bias), ngf * 4),
+        self.body = ResnetGenerator(
+            input_nc - 1,
+            output_nc,
+            ngf,
+            n_blocks,
+            norm,
+            stochastic=stochastic,
+            num_bases=num_bases,
+            latent_dim=latent_dim,
+            hidden_dim=hidden_dim,
+            n_downsampling=n_downsampling,
         )
+        width = ngf * 2**n_downsampling
+        self.fusion = LatentFusion(width, noise_dim, norm) if noise_dim > 0 else None
 
-        width = ngf * 4
-        self.middle = nn.ModuleList()
-        for i, dilation in enumerate(DILATIONS):
-            stochastic_conv = stochastic == "all" or (stochastic == "alternate" and i % 2 == 1)
-            conv = conv2d(stochastic_conv, width, width, 3, padding=dilation, dilation=dilation, bias=bias, **basis)
-            self.middle.append(nn.Sequential(*unit(conv, width)))
-
-        self.decoder = nn.Sequential(
-            *unit(nn.ConvTranspose2d(width, ngf * 2, 4, stride=2, padding=1, bias=bias), ngf * 2),
-            *unit(nn.Conv2d(ngf * 2, ngf * 2, 3, padding=1, bias=bias), ngf * 2),
-            *unit(nn.ConvTranspose2d(ngf * 2, ngf, 4, stride=2, padding=1, bias=bias), ngf),
-            nn.Conv2d(ngf, output_nc, 3, padding=1),
-            nn.Tanh(),
-        )
+    @property
+    def size_multiple(self) -> int:
+        """Height and width of inputs must be multiples of this."""
+        return self.body.size_multiple
 
     def check_input(self, x: Tensor) -> None:
-        check_image_input(x, type(self).__name__, self.input_nc, 4)
+        check_image_input(x, type(self).__name__, self.input_nc, self.size_multiple)
 
     def _finish(self, state: tuple[Tensor, Tensor]) -> Tensor:
         x, h = state
-        out = self.decoder(h)
+        out = self.body.decoder(h)
         if not self.composite:
             return out
         mask = x[:, -1:]
         return x[:, :-1] * (1 - mask) + out * mask
 
     def stages(self) -> list[Stage]:
-        # The state carries the input to the end, for compositing.
-        stages = [Stage(lambda x: (x, self.encoder(x)), (self.encoder,))]
-        for layer in self.middle:
-            stages.append(Stage(lambda state, layer=layer: (state[0], layer(state[1])), (layer,)))
-        return [*stages, Stage(self._finish, (self.decoder,))]
+        # The state carries the condition to the end, for the output gate.
+        stages = [Stage(lambda x: (x, self.body.encoder(x[:, :-1])), (self.body.encoder,))]
+        if self.fusion is not None:
+            stages.append(Stage(lambda state: (state[0], self.fusion(state[1])), (self.fusion,)))
+        for block in self.body.blocks:
+            for stage in block.stages():
+                stages.append(Stage(lambda state, run=stage.run: (state[0], run(state[1])), stage.modules))
+        return [*stages, Stage(self._finish, (self.body.decoder,))]

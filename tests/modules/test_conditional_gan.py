@@ -7,6 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from bgan_lightning.modules import ConditionalGAN
+from bgan_lightning.networks import InpaintingGenerator, MultiscaleDiscriminator
 from bgan_lightning.nn import StochasticBasisConv2d
 from tests.data import RandomPairs
 
@@ -174,6 +175,7 @@ def test_channel_mismatch_names_both_counts(tmp_path):
         ({"gan_mode": "wgan"}, "Invalid gan_mode 'wgan'"),
         ({"lambda_perceptual": 10.0}, "lambda_perceptual=10.0 needs a perceptual_loss module"),
         ({"num_val_samples": 0}, "num_val_samples must be at least 1, got 0"),
+        ({"discriminator_input": "mask"}, r"Invalid discriminator_input 'mask'; expected one of \('pair', 'hole'\)\.$"),
     ],
 )
 def test_invalid_arguments_raise(kwargs, message):
@@ -232,3 +234,40 @@ def test_predicted_samples_do_not_depend_on_batch_size(tmp_path):
         outputs[batch_size] = torch.cat([p["samples"] for p in predictions])
     torch.testing.assert_close(outputs[1], outputs[2])
     assert not torch.allclose(outputs[1][:, 0], outputs[1][:, 1])
+
+
+class MaskedFaces(torch.utils.data.Dataset):
+    """Inpainting items: A is a random image with a centre hole blanked plus the mask, B the whole image."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        generator = torch.Generator().manual_seed(index)
+        image = torch.rand(3, 16, 16, generator=generator) * 2 - 1
+        mask = torch.zeros(1, 16, 16)
+        mask[:, 4:12, 4:12] = 1
+        return {"A": torch.cat([image * (1 - mask), mask]), "B": image}
+
+
+def test_hole_discriminator_sees_masked_image(tmp_path):
+    torch.manual_seed(0)
+    generator = InpaintingGenerator(ngf=4, n_downsampling=2, n_blocks=1, stochastic="alternate", latent_dim=8)
+    discriminator = MultiscaleDiscriminator(3, ndf=4, num_D=2, return_features=True)
+    module = ConditionalGAN(
+        generator, discriminator, gan_mode="lsgan", lambda_l1=0.0, lambda_feat=10.0, discriminator_input="hole"
+    )
+    inputs = []
+    discriminator.register_forward_pre_hook(lambda _, args: inputs.append(args[0].detach()))
+
+    trainer = make_trainer(tmp_path, max_steps=2, limit_val_batches=0)
+    trainer.fit(module, train_dataloaders=DataLoader(MaskedFaces(), batch_size=2))
+
+    assert trainer.global_step == 2
+    assert "train/feat" in trainer.callback_metrics
+    outside = torch.ones(16, 16, dtype=torch.bool)
+    outside[4:12, 4:12] = False
+    for seen in inputs:
+        assert seen.shape == (2, 3, 16, 16)
+        assert seen[:, :, outside].abs().max() == 0
+        assert seen[:, :, ~outside].abs().max() > 0

@@ -2,10 +2,12 @@ import pytest
 import torch
 
 from bgan_lightning.networks import InpaintingGenerator
-from bgan_lightning.nn import stochastic_modules
+from bgan_lightning.networks.inpainting import LatentFusion
+from bgan_lightning.nn import latent_control, stochastic_modules
 from tests.networks.helpers import check_forward_backward, check_sample_contract, count_parameters
 
 BASIS = {"num_bases": 3, "latent_dim": 8, "hidden_dim": 8}
+TINY = {"ngf": 4, "n_downsampling": 2, "n_blocks": 2}
 
 
 def masked_faces(batch: int = 2, size: int = 16) -> torch.Tensor:
@@ -15,34 +17,82 @@ def masked_faces(batch: int = 2, size: int = 16) -> torch.Tensor:
     return torch.cat([image * (1 - mask), mask], dim=1)
 
 
-@pytest.mark.parametrize(("mode", "expected"), [("off", 0), ("alternate", 3), ("all", 6)])
-def test_forward_backward_and_stochastic_layers(mode, expected):
+@pytest.mark.parametrize(
+    ("mode", "noise_dim", "expected"), [("off", 0, 0), ("off", 6, 1), ("alternate", 0, 2), ("all", 0, 4)]
+)
+def test_forward_backward_stochastic_layers(mode, noise_dim, expected):
     torch.manual_seed(0)
-    generator = InpaintingGenerator(ngf=4, stochastic=mode, **BASIS)
+    generator = InpaintingGenerator(stochastic=mode, noise_dim=noise_dim, composite=False, **TINY, **BASIS)
     assert len(stochastic_modules(generator)) == expected
     check_forward_backward(generator, masked_faces())
 
 
-def test_basisgan_version_has_fewer_parameters():
-    assert count_parameters(InpaintingGenerator()) == 5_157_571
-    assert count_parameters(InpaintingGenerator(stochastic="alternate")) == 4_789_120
+def test_parameter_counts_of_dsgan_network():
+    # Per-layer sums for 3 -> 64 -> 128 -> 256 -> 512 channels, nine 512-channel blocks and 3 outputs, convs with
+    # bias: stem 9,472; downsampling 1,549,184; blocks 42,476,544; upsampling 1,548,736; output 9,411.
+    plain = 9_472 + 1_549_184 + 42_476_544 + 1_548_736 + 9_411
+    assert count_parameters(InpaintingGenerator()) == plain == 45_593_347
+    # DSGAN adds the fusion conv (512 + 32 -> 512, 3x3): 2,507,264.
+    assert count_parameters(InpaintingGenerator(noise_dim=32)) == plain + 2_507_264 == 48_100_611
+    # BasisGAN: each block's second conv (2,359,808) becomes 512 x 512 x 7 coefficients, a bias and a basis
+    # generator 64 -> 64 -> 63 (8,255): 1,843,775.
+    basisgan = plain - 9 * 2_359_808 + 9 * 1_843_775
+    assert count_parameters(InpaintingGenerator(stochastic="alternate")) == basisgan == 40_949_050
 
 
-def test_sample_contract_and_composite_keeps_known_pixels():
+def test_sample_contract_and_output_gate():
     torch.manual_seed(0)
-    # Instance norm: an untrained batch norm in eval mode shrinks activations so far that samples barely differ.
-    generator = InpaintingGenerator(ngf=4, norm="instance", stochastic="alternate", composite=True, **BASIS)
+    generator = InpaintingGenerator(stochastic="alternate", **TINY, **BASIS)
     x = masked_faces()
     samples = check_sample_contract(generator, x, num_samples=3)
-    known = x[:, -1:] == 0
+
+    known = (x[:, -1:] == 0).expand(-1, 3, -1, -1)
     for s in range(3):
-        torch.testing.assert_close(samples[:, s][known.expand(-1, 3, -1, -1)], x[:, :3][known.expand(-1, 3, -1, -1)])
-    hole = ~known.expand(-1, 3, -1, -1)
-    assert (samples[:, 0][hole] - samples[:, 1][hole]).abs().max() > 1e-4
+        torch.testing.assert_close(samples[:, s][known], x[:, :3][known])
+    assert (samples[:, 0][~known] - samples[:, 1][~known]).abs().max() > 1e-4
+
+
+def test_noise_fusion_is_seeded_and_sample_contract():
+    torch.manual_seed(0)
+    generator = InpaintingGenerator(noise_dim=6, **TINY)
+    x = masked_faces()
+    samples = check_sample_contract(generator, x, num_samples=2)
+    assert (samples[:, 0] - samples[:, 1]).abs().max() > 1e-4
+
+    with latent_control(generator, seed=3), torch.no_grad():
+        first = generator(x)
+    with latent_control(generator, seed=3), torch.no_grad():
+        second = generator(x)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+
+
+def test_network_sees_image_channels_only():
+    torch.manual_seed(0)
+    generator = InpaintingGenerator(composite=False, **TINY).eval()
+    x = masked_faces()
+    moved_mask = x.clone()
+    moved_mask[:, -1] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(generator(x), generator(moved_mask), rtol=0, atol=0)
+
+
+def test_latent_fusion_shape_and_latent_size():
+    fusion = LatentFusion(channels=5, latent_dim=3)
+    out = fusion(torch.randn(2, 5, 4, 4))
+    assert out.shape == (2, 5, 4, 4)
+    assert fusion.last_latent.shape == (2, 3)
 
 
 def test_errors():
     with pytest.raises(ValueError, match=r"^InpaintingGenerator expects 4 input channels, got 3; "):
-        InpaintingGenerator(ngf=4)(torch.randn(1, 3, 16, 16))
+        InpaintingGenerator(**TINY)(torch.randn(1, 3, 16, 16))
+    with pytest.raises(ValueError, match=r"^InpaintingGenerator needs height and width divisible by 8, got height 12"):
+        InpaintingGenerator()(torch.randn(1, 4, 12, 16))
     with pytest.raises(ValueError, match=r"^composite=True pastes the 3 image channels of the input into the output"):
         InpaintingGenerator(output_nc=1, composite=True)
+    with pytest.raises(
+        ValueError, match=r"^input_nc counts the image channels plus the mask, so it must be >= 2, got 1\.$"
+    ):
+        InpaintingGenerator(input_nc=1, composite=False)
+    with pytest.raises(ValueError, match=r"^noise_dim must be >= 0 \(0 for no noise input\), got -1\.$"):
+        InpaintingGenerator(noise_dim=-1)
