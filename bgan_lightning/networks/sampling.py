@@ -51,7 +51,12 @@ def is_stochastic(stage: Stage) -> bool:
 
 
 def repeat_state(state: State, num_samples: int) -> State:
-    """Repeat every tensor of ``state`` ``num_samples`` times along the batch (``repeat_interleave``)."""
+    """Repeat every tensor of ``state`` ``num_samples`` times along the batch (``repeat_interleave``).
+
+    With ``num_samples == 1`` the state is returned as it is, so a forward pass copies nothing.
+    """
+    if num_samples == 1:
+        return state
     if isinstance(state, Tensor):
         return state.repeat_interleave(num_samples, dim=0)
     return tuple(repeat_state(item, num_samples) for item in state)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bgan_lightning.networks import ResnetGenerator
-from bgan_lightning.networks.sampling import ChunkedLatents, default_chunk_size
+from bgan_lightning.networks.sampling import ChunkedLatents, default_chunk_size, repeat_state
 from bgan_lightning.nn import LatentSource
 
 
@@ -64,3 +64,11 @@ def test_chunked_latents_reject_reordering():
     with pytest.raises(RuntimeError, match=message):
         chunked.draw(2, 3, torch.device("cpu"), torch.float32)
         chunked.draw(2, 3, torch.device("cpu"), torch.float32)
+
+
+def test_repeat_state_once_copies_nothing():
+    state = (torch.randn(2, 3), (torch.randn(2, 1),))
+    assert repeat_state(state, 1) is state
+    repeated = repeat_state(state, 2)
+    assert repeated[0].shape == (4, 3)
+    assert repeated[1][0].shape == (4, 1)
