@@ -40,6 +40,9 @@ class ConvGeometry:
 def basis_filters(coefficients: Tensor, psi: Tensor) -> Tensor:
     """Build filter banks ``w[r, p, q] = sum_k coefficients[p, q, k] * psi[r, k]`` by one batched matrix product.
 
+    ``torch.bmm`` on the coefficients expanded over the rows writes the result in place, whereas
+    ``torch.matmul`` of a matrix with a batch computes the transposed product and copies it.
+
     Args:
         coefficients: Coefficients (P, Q, K): (C_out, C_in, K) for a convolution, (C_in, C_out, K) for a
             transposed one, the layout of the layer's weight.
@@ -49,8 +52,8 @@ def basis_filters(coefficients: Tensor, psi: Tensor) -> Tensor:
         Filters (R, P, Q, kh, kw) in the dtype of ``coefficients``.
     """
     rows, num_bases = psi.shape[:2]
-    flat = coefficients.reshape(-1, num_bases)  # (P * Q, K)
-    weight = torch.matmul(flat, psi.to(coefficients.dtype).reshape(rows, num_bases, -1))  # (R, P * Q, kh * kw)
+    flat = coefficients.reshape(-1, num_bases).expand(rows, -1, -1)  # (R, P * Q, K), no copy
+    weight = torch.bmm(flat, psi.to(coefficients.dtype).reshape(rows, num_bases, -1))  # (R, P * Q, kh * kw)
     return weight.view(rows, *coefficients.shape[:2], *psi.shape[2:])
 
 
@@ -58,6 +61,26 @@ def _grouped_weight(coefficients: Tensor, psi: Tensor, dtype: torch.dtype) -> Te
     """Filters as the weight of one grouped convolution: (R * P, Q, kh, kw) in ``dtype``."""
     weight = basis_filters(coefficients, psi)
     return weight.reshape(-1, *weight.shape[2:]).to(dtype)
+
+
+def _convolve(x: Tensor, psi: Tensor, coefficients: Tensor, bias: Tensor | None, geometry: ConvGeometry) -> Tensor:
+    """Run the convolution of folded input ``x`` (see :func:`_fold`) with the filters built from ``psi``."""
+    rows = psi.shape[0]
+    weight = _grouped_weight(coefficients, psi, x.dtype)
+    if bias is not None:
+        bias = bias.to(x.dtype)
+        bias = bias.repeat(rows) if rows > 1 else bias
+    return torch.ops.aten.convolution(
+        x,
+        weight,
+        bias,
+        geometry.stride,
+        geometry.padding,
+        geometry.dilation,
+        geometry.transposed,
+        geometry.output_padding,
+        rows,
+    )
 
 
 class _BasisConvolution(torch.autograd.Function):
@@ -72,20 +95,7 @@ class _BasisConvolution(torch.autograd.Function):
     def forward(
         ctx, x: Tensor, psi: Tensor, coefficients: Tensor, bias: Tensor | None, geometry: ConvGeometry
     ) -> Tensor:
-        rows = psi.shape[0]
-        weight = _grouped_weight(coefficients, psi, x.dtype)
-        bias_rows = None if bias is None else bias.to(x.dtype).repeat(rows)
-        out = torch.ops.aten.convolution(
-            x,
-            weight,
-            bias_rows,
-            geometry.stride,
-            geometry.padding,
-            geometry.dilation,
-            geometry.transposed,
-            geometry.output_padding,
-            rows,
-        )
+        out = _convolve(x, psi, coefficients, bias, geometry)
         ctx.save_for_backward(x, psi, coefficients)
         ctx.geometry = geometry
         ctx.bias_dtype = None if bias is None else bias.dtype
@@ -160,10 +170,15 @@ def basis_convolution(
     """
     batch_size, device_type = x.shape[0], x.device.type
     folded = _fold(x, psi.shape[0])
+    # Without gradients (evaluation, sampling) nothing is kept, so the autograd function is not needed.
+    needs_grad = torch.is_grad_enabled() and any(
+        tensor is not None and tensor.requires_grad for tensor in (x, psi, coefficients, bias)
+    )
+    run = _BasisConvolution.apply if needs_grad else _convolve
     if torch.is_autocast_enabled(device_type):
         folded = folded.to(torch.get_autocast_dtype(device_type))
         with torch.autocast(device_type, enabled=False):
-            out = _BasisConvolution.apply(folded, psi, coefficients, bias, geometry)
+            out = run(folded, psi, coefficients, bias, geometry)
     else:
-        out = _BasisConvolution.apply(folded, psi, coefficients, bias, geometry)
+        out = run(folded, psi, coefficients, bias, geometry)
     return out.view(batch_size, -1, *out.shape[2:])
