@@ -24,7 +24,7 @@ is taken two ways, each in its own process:
   (:func:`benchmarks.profiling.peak_allocated_bytes`). It is exact and the same on every run, like
   ``torch.cuda.max_memory_allocated`` on a GPU, and the goal is judged on it.
 - process: the peak resident set size (``ru_maxrss``) minus the resident size after importing torch. It also
-  holds allocator caches and fragmentation, so it moves by tens of MB between runs.
+  includes allocator caches and fragmentation, so it moves by tens of MB between runs.
 
 Usage:
     python -m benchmarks.networks            # full: 256x256 and 1024x512, 10-20 minutes on 2 busy cores

@@ -155,9 +155,10 @@ def default_chunk_size(batch_size: int, rows: int, device: torch.device) -> int:
     """Return the rows per chunk that ``sample`` uses when none is given.
 
     On the CPU it is the input batch size, so that the layers after the shared prefix run at the batch size of
-    a forward pass. On this project's 2-core CPU benchmark, ten rows of a ResNet-9 at 256x256 in one batch took
-    1.15x the time of ten single rows (see BENCHMARKS.md). On other devices, where a larger batch uses the
-    device better, all rows run at once.
+    a forward pass. In this project's benchmark on a 2-core CPU, a BasisGAN ResNet-9 at 256x256 took about
+    1.25x as long on one batch of ten rows as on ten single rows (BENCHMARKS.md). On other devices, where a
+    larger batch usually uses the device better, all rows run at once.
+    NOTE: the CPU default comes from that one machine and network; pass ``chunk_size`` where another is faster.
     """
     return batch_size if device.type == "cpu" else rows
 
