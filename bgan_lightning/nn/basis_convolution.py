@@ -36,6 +36,10 @@ class ConvGeometry:
     transposed: bool = False
     output_padding: tuple[int, int] = (0, 0)
 
+    def arguments(self) -> tuple:
+        """Return (stride, padding, dilation, transposed, output_padding) in the order that aten takes them."""
+        return self.stride, self.padding, self.dilation, self.transposed, self.output_padding
+
 
 def basis_filters(coefficients: Tensor, psi: Tensor) -> Tensor:
     """Build filter banks ``w[r, p, q] = sum_k coefficients[p, q, k] * psi[r, k]`` by one batched matrix product.
@@ -70,17 +74,7 @@ def _convolve(x: Tensor, psi: Tensor, coefficients: Tensor, bias: Tensor | None,
     if bias is not None:
         bias = bias.to(x.dtype)
         bias = bias.repeat(rows) if rows > 1 else bias
-    return torch.ops.aten.convolution(
-        x,
-        weight,
-        bias,
-        geometry.stride,
-        geometry.padding,
-        geometry.dilation,
-        geometry.transposed,
-        geometry.output_padding,
-        rows,
-    )
+    return torch.ops.aten.convolution(x, weight, bias, *geometry.arguments(), rows)
 
 
 class _BasisConvolution(torch.autograd.Function):
@@ -111,18 +105,9 @@ class _BasisConvolution(torch.autograd.Function):
 
         # The filters are rebuilt here instead of being kept from the forward pass.
         weight = _grouped_weight(coefficients, psi, x.dtype)  # (R * P, Q, kh, kw)
+        bias_sizes = [grad_out.shape[1]] if ctx.bias_dtype is not None else None
         grad_input, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
-            grad_out,
-            x,
-            weight,
-            [grad_out.shape[1]] if ctx.bias_dtype is not None else None,
-            geometry.stride,
-            geometry.padding,
-            geometry.dilation,
-            geometry.transposed,
-            geometry.output_padding,
-            rows,
-            [need_input, need_weight, need_bias],
+            grad_out, x, weight, bias_sizes, *geometry.arguments(), rows, [need_input, need_weight, need_bias]
         )
 
         grad_x = grad_input if need_input else None
