@@ -193,8 +193,8 @@ def render(
         best_ratio = best[batch][default] / best[batch][conv_name]
         verdict = "met" if ratio <= GOALS[batch] else "missed"
         lines.append(
-            f"- batch {batch}: at most {GOALS[batch]:.2f}x `nn.Conv2d`; median ratio {ratio:.2f}x: {verdict} "
-            f"(best-round ratio {best_ratio:.2f}x)."
+            f"- batch {batch}: at most {GOALS[batch]:.2f}x `nn.Conv2d`; median ratio {ratio:.3f}x: {verdict} "
+            f"(best-round ratio {best_ratio:.3f}x)."
         )
 
     lines += ["", "Diagnostics, timed in the same rounds (median / best):", ""]
