@@ -20,6 +20,7 @@ from bgan_lightning.losses import (
     diversity_loss,
     feature_matching_loss,
 )
+from bgan_lightning.networks.inpainting import hole_mask
 from bgan_lightning.nn import latent_control, stochastic_modules
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,9 @@ class ConditionalGAN(pl.LightningModule):
         num_val_samples: Samples per input drawn in ``validation_step`` and written by prediction.
         sample_seed: Base seed of evaluation sampling; input ``i`` of a split uses ``sample_seed + i``.
         discriminator_input: ``"pair"`` (default) shows the discriminator the condition and the image.
-            ``"hole"`` shows it only the image times the inpainting mask (the condition's last channel, 1
-            inside the hole), as DSGAN's inpainting model does, so that it judges the filled region alone.
+            ``"hole"`` shows it only the image inside the inpainting hole and zeros elsewhere (the hole is
+            where the condition's last channel is above 0), as DSGAN's inpainting model does, so that it
+            judges the filled region alone.
     """
 
     def __init__(
@@ -168,7 +170,7 @@ class ConditionalGAN(pl.LightningModule):
     # ------------------------------------------------------------------ training
     def _discriminate(self, condition: Tensor, image: Tensor):
         if self.hparams.discriminator_input == "hole":
-            return self.discriminator(image * condition[:, -1:])
+            return self.discriminator(image * hole_mask(condition))
         return self.discriminator(torch.cat([condition, image], dim=1))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:

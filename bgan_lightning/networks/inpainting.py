@@ -11,6 +11,15 @@ from bgan_lightning.networks.sampling import Stage, StagedGenerator
 from bgan_lightning.nn import StochasticModule
 
 
+def hole_mask(condition: Tensor) -> Tensor:
+    """Return the hole of an inpainting condition as 1 inside and 0 outside: (B, C, H, W) -> (B, 1, H, W).
+
+    The mask is the condition's last channel. Any value above 0 marks the hole, so both the data modules'
+    encoding (1 inside, -1 outside) and a 1/0 mask work.
+    """
+    return (condition[:, -1:] > 0).to(condition.dtype)
+
+
 class LatentFusion(StochasticModule):
     """Fuse a latent code into a feature map: broadcast, concatenate, then 3x3 conv, norm and ReLU.
 
@@ -52,9 +61,9 @@ class InpaintingGenerator(StagedGenerator):
     ``noise_dim=32`` (the DSGAN baseline) it has 48,100,611 parameters. The BasisGAN version
     (``stochastic="alternate"``, ``noise_dim=0``) has 40,949,050.
 
-    The condition holds the image with the hole blanked (``input_nc - 1`` channels) and the mask (last
-    channel, 1 inside the hole). Only the image channels enter the network, as in DSGAN, and the mask
-    drives the output gate.
+    The condition contains the image with the hole blanked (``input_nc - 1`` channels) and the mask (last
+    channel, 1 inside the hole and -1 or 0 outside, see :func:`hole_mask`). Only the image channels enter
+    the network, as in DSGAN, and the mask drives the output gate.
 
     Args:
         input_nc: Channels of masked image plus mask (4 for RGB faces).
@@ -72,7 +81,7 @@ class InpaintingGenerator(StagedGenerator):
         composite: Keep the known pixels of the input (DSGAN's output gate).
 
     Shape:
-        (B, input_nc, H, W) in [-1, 1] (mask in {0, 1}) -> (B, output_nc, H, W) in [-1, 1], H and W
+        (B, input_nc, H, W) in [-1, 1] -> (B, output_nc, H, W) in [-1, 1], H and W
         multiples of ``2**n_downsampling``.
     """
 
@@ -132,7 +141,7 @@ class InpaintingGenerator(StagedGenerator):
         out = self.body.decoder(h)
         if not self.composite:
             return out
-        mask = x[:, -1:]
+        mask = hole_mask(x)
         return x[:, :-1] * (1 - mask) + out * mask
 
     def stages(self) -> list[Stage]:

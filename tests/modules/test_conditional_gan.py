@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from bgan_lightning.data.inpainting import masked_condition, square_mask
 from bgan_lightning.modules import ConditionalGAN
 from bgan_lightning.networks import InpaintingGenerator, MultiscaleDiscriminator
 from bgan_lightning.nn import StochasticBasisConv2d
@@ -237,7 +238,7 @@ def test_predicted_samples_do_not_depend_on_batch_size(tmp_path):
 
 
 class MaskedFaces(torch.utils.data.Dataset):
-    """Inpainting items: A is a random image with a centre hole blanked plus the mask, B the whole image."""
+    """Inpainting items as InpaintingDataModule builds them: A is the masked image and the mask, B the image."""
 
     def __len__(self) -> int:
         return 4
@@ -245,9 +246,7 @@ class MaskedFaces(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         generator = torch.Generator().manual_seed(index)
         image = torch.rand(3, 16, 16, generator=generator) * 2 - 1
-        mask = torch.zeros(1, 16, 16)
-        mask[:, 4:12, 4:12] = 1
-        return {"A": torch.cat([image * (1 - mask), mask]), "B": image}
+        return {"A": masked_condition(image, square_mask(16, 8, 4, 4)), "B": image}
 
 
 def test_hole_discriminator_sees_masked_image(tmp_path):

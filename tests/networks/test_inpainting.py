@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from bgan_lightning.data.inpainting import masked_condition, square_mask
 from bgan_lightning.networks import InpaintingGenerator
-from bgan_lightning.networks.inpainting import LatentFusion
+from bgan_lightning.networks.inpainting import LatentFusion, hole_mask
 from bgan_lightning.nn import latent_control, stochastic_modules
 from tests.networks.helpers import check_forward_backward, check_sample_contract, count_parameters
 
@@ -11,10 +12,9 @@ TINY = {"ngf": 4, "n_downsampling": 2, "n_blocks": 2}
 
 
 def masked_faces(batch: int = 2, size: int = 16) -> torch.Tensor:
-    image = torch.rand(batch, 3, size, size) * 2 - 1
-    mask = torch.zeros(batch, 1, size, size)
-    mask[:, :, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
-    return torch.cat([image * (1 - mask), mask], dim=1)
+    """Conditions as InpaintingDataModule builds them: the mask channel is 1 inside the hole, -1 outside."""
+    mask = square_mask(size, size // 2, size // 4, size // 4)
+    return torch.stack([masked_condition(torch.rand(3, size, size) * 2 - 1, mask) for _ in range(batch)])
 
 
 @pytest.mark.parametrize(
@@ -46,10 +46,19 @@ def test_sample_contract_and_output_gate():
     x = masked_faces()
     samples = check_sample_contract(generator, x, num_samples=3)
 
-    known = (x[:, -1:] == 0).expand(-1, 3, -1, -1)
+    assert samples.abs().max() <= 1
+    known = (x[:, -1:] < 0).expand(-1, 3, -1, -1)
     for s in range(3):
         torch.testing.assert_close(samples[:, s][known], x[:, :3][known])
     assert (samples[:, 0][~known] - samples[:, 1][~known]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("outside", [-1.0, 0.0])
+def test_hole_mask_encodings(outside):
+    condition = torch.full((1, 4, 2, 2), outside)
+    condition[:, -1, 0, 0] = 1.0
+    expected = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    torch.testing.assert_close(hole_mask(condition), expected, rtol=0, atol=0)
 
 
 def test_noise_fusion_is_seeded_and_sample_contract():
