@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -21,7 +22,9 @@ from bgan_lightning.losses import (
     feature_matching_loss,
 )
 from bgan_lightning.networks.inpainting import hole_mask
+from bgan_lightning.networks.sampling import StagedGenerator
 from bgan_lightning.nn import latent_control, stochastic_modules
+from bgan_lightning.nn.latent import check_seed
 
 log = logging.getLogger(__name__)
 
@@ -153,17 +156,26 @@ class ConditionalGAN(pl.LightningModule):
         Returns:
             (B, S, C_b, H, W) in [-1, 1].
         """
-        if seed is not None and not isinstance(seed, int):
-            seeds = list(seed)
+        if isinstance(seed, Tensor):
+            seed = seed.tolist()
+        if seed is not None and not isinstance(seed, numbers.Integral):
+            if isinstance(seed, (str, bytes)) or not isinstance(seed, Iterable):
+                raise TypeError(
+                    f"seed must be an integer, one integer per input, or None, got {seed!r} of type "
+                    f"{type(seed).__name__}."
+                )
+            seeds = [check_seed(value) for value in seed]
             if len(seeds) != condition.shape[0]:
                 raise ValueError(f"Got {len(seeds)} seeds for a batch of {condition.shape[0]} inputs; pass one each.")
             return torch.cat([self.sample(condition[i : i + 1], num_samples, s) for i, s in enumerate(seeds)])
 
-        if hasattr(self.generator, "sample"):
-            return self.generator.sample(condition, num_samples, seed=seed)
-        # A generator without its own sample(): repeat the inputs and run them as one batch.
+        # A generator trained with a diversity term saw one latent shared by all its layers, so it samples so too.
+        shared = self.hparams.diversity_mode is not None
+        if isinstance(self.generator, StagedGenerator):
+            return self.generator.sample(condition, num_samples, seed=seed, shared=shared)
+        # Any other generator: repeat the inputs and run them as one batch.
         repeated = condition.repeat_interleave(num_samples, dim=0)
-        with latent_control(self.generator, seed=seed):
+        with latent_control(self.generator, seed=seed, shared=shared):
             fake = self.generator(repeated)
         return fake.view(condition.shape[0], num_samples, *fake.shape[1:])
 

@@ -21,6 +21,7 @@ example by :func:`bgan_lightning.nn.basisify`) still shares exactly its determin
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -151,6 +152,14 @@ def chunked_latents(model: nn.Module, source: LatentSource, rows: int) -> Iterat
             layer.latent_source = old
 
 
+def check_count(name: str, value: object) -> None:
+    """Raise unless ``value`` is a positive integer: a TypeError for other types, a ValueError below 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} of type {type(value).__name__}.")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}.")
+
+
 def default_chunk_size(batch_size: int, rows: int, device: torch.device) -> int:
     """Return the rows per chunk that ``sample`` uses when none is given.
 
@@ -186,7 +195,12 @@ class StagedGenerator(nn.Module):
         return run_stages(self.stages(), x)
 
     def sample(
-        self, condition: Tensor, num_samples: int, seed: int | None = None, chunk_size: int | None = None
+        self,
+        condition: Tensor,
+        num_samples: int,
+        seed: int | None = None,
+        chunk_size: int | None = None,
+        shared: bool = False,
     ) -> Tensor:
         """Draw ``num_samples`` images per input, sharing the layers before the first stochastic layer.
 
@@ -196,17 +210,20 @@ class StagedGenerator(nn.Module):
             seed: Seed of the latents (see :func:`bgan_lightning.nn.latent_control`); None draws from the
                 global RNG.
             chunk_size: Rows of the B * S samples that run through the layers after the shared prefix at once.
-                It bounds memory and changes no output. None takes :func:`default_chunk_size`: B on the CPU,
-                all rows elsewhere. NOTE: batch norm in training mode normalises each chunk by its own
-                statistics, and ``last_latents`` returns the last chunk's latents only.
+                It bounds memory and, in eval mode, changes no output. None takes :func:`default_chunk_size`:
+                B on the CPU, all rows elsewhere. NOTE: in training mode, dropout and batch norm after the
+                prefix see each chunk on its own, so the output depends on the chunk size there, and
+                ``last_latents`` returns the last chunk's latents only.
+            shared: Give every stochastic layer the same latent per sample, as the BasisGAN + DSGAN variant is
+                trained. This method sets the latents itself, so an enclosing :func:`latent_control` block
+                has no effect on it.
 
         Returns:
             (B, S, output_nc, H, W) in [-1, 1].
         """
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be at least 1, got {num_samples}.")
-        if chunk_size is not None and chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive number of rows or None, got {chunk_size}.")
+        check_count("num_samples", num_samples)
+        if chunk_size is not None:
+            check_count("chunk_size", chunk_size)
         self.check_input(condition)
 
         stages = self.stages()
@@ -214,7 +231,7 @@ class StagedGenerator(nn.Module):
         rows = condition.shape[0] * num_samples
         if chunk_size is None:
             chunk_size = default_chunk_size(condition.shape[0], rows, condition.device)
-        with latent_control(self, seed=seed) as source:
+        with latent_control(self, seed=seed, shared=shared) as source:
             state = repeat_state(_run(stages[:split], condition), num_samples)
             if chunk_size >= rows:
                 out = _run(stages[split:], state)

@@ -57,7 +57,8 @@ def basis_filters(coefficients: Tensor, psi: Tensor) -> Tensor:
     """
     rows, num_bases = psi.shape[:2]
     flat = coefficients.reshape(-1, num_bases).expand(rows, -1, -1)  # (R, P * Q, K), no copy
-    weight = torch.bmm(flat, psi.to(coefficients.dtype).reshape(rows, num_bases, -1))  # (R, P * Q, kh * kw)
+    bases = psi.to(coefficients.dtype).reshape(rows, num_bases, psi.shape[2] * psi.shape[3])  # (R, K, kh * kw)
+    weight = torch.bmm(flat, bases)  # (R, P * Q, kh * kw)
     return weight.view(rows, *coefficients.shape[:2], *psi.shape[2:])
 
 
@@ -154,6 +155,9 @@ def basis_convolution(
         Output (B, C_out, H_out, W_out), in the autocast dtype under autocast, else in the dtype of ``x``.
     """
     batch_size, device_type = x.shape[0], x.device.type
+    if psi.shape[0] == 0:
+        # An empty batch has no bases; one set of zeros gives the empty output its shape.
+        psi = psi.new_zeros(1, *psi.shape[1:])
     folded = _fold(x, psi.shape[0])
     # Without gradients (evaluation, sampling) nothing is kept, so the autograd function is not needed.
     needs_grad = torch.is_grad_enabled() and any(
@@ -166,4 +170,4 @@ def basis_convolution(
             out = run(folded, psi, coefficients, bias, geometry)
     else:
         out = run(folded, psi, coefficients, bias, geometry)
-    return out.view(batch_size, -1, *out.shape[2:])
+    return out.view(batch_size, out.shape[1] // psi.shape[0], *out.shape[2:])

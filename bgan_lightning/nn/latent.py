@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import numbers
 from collections.abc import Iterator
 from typing import Literal
 
@@ -24,6 +25,21 @@ log = logging.getLogger(__name__)
 
 LatentPolicy = Literal["per_sample", "per_batch"]
 LATENT_POLICIES = ("per_sample", "per_batch")
+
+
+def check_seed(seed: object) -> int | None:
+    """Return ``seed`` as a Python int (or None), accepting NumPy integers and 0-d integer tensors.
+
+    Raises:
+        TypeError: If ``seed`` is not an integer, for example a float, a string or a bool.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, torch.Tensor) and seed.dim() == 0 and not seed.is_floating_point():
+        seed = seed.item()
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"A seed must be an integer or None, got {seed!r} of type {type(seed).__name__}.")
+    return int(seed)
 
 
 class LatentSource:
@@ -54,6 +70,7 @@ class LatentSource:
         self.policy = policy
         self.shared = shared or latents is not None
         self.latents = latents
+        seed = check_seed(seed)
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self._shared_cache: dict[int, Tensor] = {}
 

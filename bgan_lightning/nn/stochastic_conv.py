@@ -311,7 +311,9 @@ class StochasticBasisConv2d(StochasticModule):
         x, padding = pad_input(x, self.padding, self.padding_mode)
 
         path = self.compute
-        if path == "auto":
+        if x.shape[0] == 0:
+            path = "grouped"  # Nothing to time on an empty batch.
+        elif path == "auto":
             runners = {
                 "grouped": lambda: self._grouped(x, psi, padding),
                 "decomposed": lambda: self._decomposed(x, psi, padding),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -8,8 +9,8 @@ from torch.utils.data import DataLoader
 
 from bgan_lightning.data.inpainting import masked_condition, square_mask
 from bgan_lightning.modules import ConditionalGAN
-from bgan_lightning.networks import InpaintingGenerator, MultiscaleDiscriminator
-from bgan_lightning.nn import StochasticBasisConv2d
+from bgan_lightning.networks import InpaintingGenerator, MultiscaleDiscriminator, ResnetGenerator
+from bgan_lightning.nn import StochasticBasisConv2d, last_latents
 from tests.data import RandomPairs
 
 
@@ -270,3 +271,23 @@ def test_hole_discriminator_sees_masked_image(tmp_path):
         assert seen.shape == (2, 3, 16, 16)
         assert seen[:, :, outside].abs().max() == 0
         assert seen[:, :, ~outside].abs().max() > 0
+
+
+def test_sample_with_diversity_mode_shares_latents():
+    torch.manual_seed(0)
+    generator = ResnetGenerator(3, 3, ngf=4, n_blocks=2, stochastic="alternate", latent_dim=4, hidden_dim=4)
+    module = ConditionalGAN(generator, TinyDiscriminator(), diversity_mode="dsgan").eval()
+    module.sample(torch.randn(2, 3, 8, 8), 3, seed=[1, 2])
+    latents = list(last_latents(generator).values())
+    torch.testing.assert_close(latents[0], latents[1], rtol=0, atol=0)
+
+
+def test_sample_seed_types():
+    module = make_module().eval()
+    condition = torch.randn(2, 3, 16, 16)
+    expected = module.sample(condition, 2, seed=[4, 5])
+    torch.testing.assert_close(module.sample(condition, 2, seed=np.array([4, 5])), expected, rtol=0, atol=0)
+    torch.testing.assert_close(module.sample(condition, 2, seed=torch.tensor([4, 5])), expected, rtol=0, atol=0)
+    message = r"^seed must be an integer, one integer per input, or None, got 1\.0 of type float\.$"
+    with pytest.raises(TypeError, match=message):
+        module.sample(condition, 2, seed=1.0)

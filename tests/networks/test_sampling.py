@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from bgan_lightning.networks import ResnetGenerator
 from bgan_lightning.networks.sampling import ChunkedLatents, default_chunk_size, repeat_state
-from bgan_lightning.nn import LatentSource
+from bgan_lightning.nn import LatentSource, last_latents
 
 
 def tiny_generator() -> ResnetGenerator:
@@ -33,9 +34,49 @@ def test_default_matches_one_batch():
 
 @pytest.mark.parametrize("chunk_size", [0, -3])
 def test_invalid_chunk_size(chunk_size):
-    message = rf"^chunk_size must be a positive number of rows or None, got {chunk_size}\.$"
+    message = rf"^chunk_size must be at least 1, got {chunk_size}\.$"
     with pytest.raises(ValueError, match=message):
         tiny_generator().sample(torch.randn(1, 3, 8, 8), 2, chunk_size=chunk_size)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"chunk_size": 2.0}, r"^chunk_size must be a positive integer, got 2\.0 of type float\.$"),
+        ({"chunk_size": True}, r"^chunk_size must be a positive integer, got True of type bool\.$"),
+        ({"num_samples": "3"}, r"^num_samples must be a positive integer, got '3' of type str\.$"),
+        ({"seed": 1.5}, r"^A seed must be an integer or None, got 1\.5 of type float\.$"),
+    ],
+)
+def test_sample_argument_types(options, message):
+    arguments = {"num_samples": 2, **options}
+    with pytest.raises(TypeError, match=message):
+        tiny_generator().sample(torch.randn(1, 3, 8, 8), **arguments)
+
+
+def test_numpy_and_tensor_seeds():
+    generator = tiny_generator()
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        expected = generator.sample(x, 2, seed=3)
+        torch.testing.assert_close(generator.sample(x, 2, seed=np.int64(3)), expected, rtol=0, atol=0)
+        torch.testing.assert_close(generator.sample(x, 2, seed=torch.tensor(3)), expected, rtol=0, atol=0)
+
+
+def test_shared_latents_are_equal_across_layers():
+    generator = tiny_generator()
+    with torch.no_grad():
+        generator.sample(torch.randn(2, 3, 8, 8), 3, seed=0, shared=True)
+    latents = list(last_latents(generator).values())
+    assert len(latents) == 2
+    torch.testing.assert_close(latents[0], latents[1], rtol=0, atol=0)
+
+
+def test_empty_batch():
+    generator = tiny_generator()
+    with torch.no_grad():
+        assert generator(torch.randn(0, 3, 8, 8)).shape == (0, 3, 8, 8)
+        assert generator.sample(torch.randn(0, 3, 8, 8), 3).shape == (0, 3, 3, 8, 8)
 
 
 def test_chunked_latents_replay_rows():

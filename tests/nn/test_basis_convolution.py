@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bgan_lightning.nn import StochasticBasisConv2d
+from bgan_lightning.nn import StochasticBasisConv2d, StochasticBasisConvTranspose2d
 from bgan_lightning.nn.basis_convolution import ConvGeometry, basis_convolution, basis_filters
 
 CONV = ConvGeometry(stride=(2, 1), padding=(1, 0), dilation=(1, 2))
@@ -112,3 +112,12 @@ def test_autocast_bfloat16_output():
     torch.testing.assert_close(out.float(), expected, atol=0.05, rtol=0.05)
     assert layer.coefficients.grad.dtype == torch.float32
     assert layer.bias.grad.dtype == torch.float32
+
+
+def test_empty_batch_shapes():
+    torch.manual_seed(0)
+    x = torch.randn(0, 4, 6, 6)
+    conv = StochasticBasisConv2d(4, 5, 3, stride=2, num_bases=2, latent_dim=8, hidden_dim=8)
+    transposed = StochasticBasisConvTranspose2d(4, 5, 3, stride=2, num_bases=2, latent_dim=8, hidden_dim=8)
+    assert conv(x).shape == torch.nn.Conv2d(4, 5, 3, stride=2)(x).shape
+    assert transposed(x).shape == torch.nn.ConvTranspose2d(4, 5, 3, stride=2)(x).shape
