@@ -19,6 +19,10 @@ class LatentInputGenerator(StochasticModule, StagedGenerator):
     sets its code like any stochastic layer (the MSGAN and DSGAN regularizers pass explicit codes that way),
     and ``last_latent`` keeps the code of the last forward pass.
 
+    NOTE: the latent channels are constant over the image, so a normalization right after the first conv
+    (the ResNet stem with instance norm) removes them and every sample comes out the same. Wrap a network
+    whose first conv is not normalized, such as :class:`UnetGenerator`.
+
     Args:
         generator: The wrapped network, built with ``input_nc`` = condition channels + ``latent_dim``, for
             example ``UnetGenerator(input_nc=3 + 8)``. In a LightningCLI config give it as a nested

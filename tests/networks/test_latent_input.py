@@ -53,3 +53,16 @@ def test_errors():
     )
     with pytest.raises(ValueError, match=message):
         wrapped()(torch.randn(1, 3, 16, 32))
+
+
+def test_latent_changes_unet_but_not_instance_norm_resnet():
+    # The baselines' configs wrap a U-Net: its first conv is not normalized, so the latent reaches the output.
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    unet = LatentInputGenerator(UnetGenerator(11, 3, num_downs=5, ngf=4, norm="instance"), latent_dim=8).eval()
+    resnet = LatentInputGenerator(ResnetGenerator(11, 3, ngf=4, n_blocks=1, norm="instance"), latent_dim=8).eval()
+    with torch.no_grad():
+        unet_samples = unet.sample(x, 2, seed=0)
+        resnet_samples = resnet.sample(x, 2, seed=0)
+    assert (unet_samples[:, 0] - unet_samples[:, 1]).abs().mean() > 1e-2
+    assert (resnet_samples[:, 0] - resnet_samples[:, 1]).abs().max() < 1e-4
