@@ -72,8 +72,9 @@ class NLayerDiscriminator(nn.Module):
             )
         if x.shape[1] != self.input_nc:
             raise ValueError(
-                f"{type(self).__name__} expects {self.input_nc} input channels (condition and image concatenated), "
-                f"got {x.shape[1]}; build it with input_nc={x.shape[1]}."
+                f"{type(self).__name__} expects {self.input_nc} input channels, got {x.shape[1]}; build it with "
+                f"input_nc={x.shape[1]} (condition plus image channels, or image channels alone when ConditionalGAN "
+                "has discriminator_input='hole')."
             )
         outputs = []
         for layer in self.layers:

@@ -54,6 +54,9 @@ def test_multiscale_output_and_feature_matching():
 
 
 def test_channel_error():
-    message = r"^NLayerDiscriminator expects 6 input channels \(condition and image concatenated\), got 3; "
-    with pytest.raises(ValueError, match=message + r"build it with input_nc=3\.$"):
+    message = (
+        r"^NLayerDiscriminator expects 6 input channels, got 3; build it with input_nc=3 \(condition plus image "
+        r"channels, or image channels alone when ConditionalGAN has discriminator_input='hole'\)\.$"
+    )
+    with pytest.raises(ValueError, match=message):
         NLayerDiscriminator(6, ndf=4)(torch.randn(1, 3, 32, 32))
