@@ -9,6 +9,23 @@ from torch import Tensor, nn
 
 from bgan_lightning.networks.common import check_image_input, conv_bias, conv_transpose2d, norm_layer
 from bgan_lightning.networks.sampling import Stage, StagedGenerator
+from bgan_lightning.nn import StochasticModule
+
+
+class LatentCode(StochasticModule):
+    """Draw a latent code per sample: (B, ...) -> z of shape (B, latent_dim), from N(0, I) or ``latent_control``.
+
+    Args:
+        latent_dim: Size of the code.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.draw_latent(x.shape[0], x)
+
+
+def with_code(h: Tensor, z: Tensor) -> Tensor:
+    """Concatenate the code z (B, D), broadcast over the image, to h (B, C, H, W): (B, C + D, H, W)."""
+    return torch.cat([h, z.to(h.dtype)[:, :, None, None].expand(-1, -1, *h.shape[2:])], dim=1)
 
 
 class UnetGenerator(StagedGenerator):
@@ -24,6 +41,11 @@ class UnetGenerator(StagedGenerator):
     :class:`bgan_lightning.nn.StochasticBasisConvTranspose2d`. The encoder is then deterministic and
     :meth:`sample` computes it once per input.
 
+    ``noise_dim`` adds a latent code, broadcast over the image, to the input of every encoder level. This is
+    BicycleGAN's U-Net with the latent added at all levels, which DSGAN's public code uses for its
+    image-to-image baseline. The code is drawn by a :class:`LatentCode`, so
+    :func:`bgan_lightning.nn.latent_control` seeds and shares it like a stochastic layer's latent.
+
     Args:
         input_nc: Condition channels.
         output_nc: Output channels.
@@ -37,6 +59,7 @@ class UnetGenerator(StagedGenerator):
         num_bases: Basis elements K of the stochastic layers.
         latent_dim: Latent size of each stochastic layer.
         hidden_dim: Hidden width of each basis generator.
+        noise_dim: Size of the latent code added to every encoder level; 0 for none.
 
     Shape:
         (B, input_nc, H, W) in [-1, 1] -> (B, output_nc, H, W) in [-1, 1].
@@ -54,8 +77,11 @@ class UnetGenerator(StagedGenerator):
         num_bases: int = 7,
         latent_dim: int = 64,
         hidden_dim: int = 64,
+        noise_dim: int = 0,
     ) -> None:
         super().__init__()
+        if noise_dim < 0:
+            raise ValueError(f"noise_dim must be >= 0 (0 for no latent code), got {noise_dim}.")
         if num_downs < 2:
             raise ValueError(f"num_downs must be at least 2, got {num_downs}.")
         levels = sorted(set(stochastic_levels))
@@ -75,7 +101,7 @@ class UnetGenerator(StagedGenerator):
         self.up = nn.ModuleList()
         for level in range(num_downs):
             in_width = input_nc if level == 0 else widths[level - 1]
-            conv = nn.Conv2d(in_width, widths[level], 4, stride=2, padding=1, bias=use_bias)
+            conv = nn.Conv2d(in_width + noise_dim, widths[level], 4, stride=2, padding=1, bias=use_bias)
             if level == 0:
                 self.down.append(nn.Sequential(conv))
             elif level == inner:
@@ -94,6 +120,7 @@ class UnetGenerator(StagedGenerator):
             if use_dropout and level >= 4 and level != inner and widths[level - 1] == widths[level] == 8 * ngf:
                 layers.append(nn.Dropout(0.5))
             self.up.append(nn.Sequential(*layers))
+        self.code = LatentCode(noise_dim) if noise_dim > 0 else None
 
     @property
     def size_multiple(self) -> int:
@@ -105,9 +132,32 @@ class UnetGenerator(StagedGenerator):
 
     def _down_stage(self, level: int) -> Stage:
         down = self.down[level]
+        if self.code is not None:
+            return self._down_stage_with_code(level)
         if level == 0:
             return Stage(lambda x: (down(x),), (down,))
         return Stage(lambda skips: (*skips, down(skips[-1])), (down,))
+
+    def _down_stage_with_code(self, level: int) -> Stage:
+        # The state carries the drawn code z (B, noise_dim) through the encoder as (z, encoder outputs).
+        # The innermost level drops it, so the decoder stages see the same state as without a code.
+        down, code = self.down[level], self.code
+
+        def first(x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+            z = code(x)
+            return z, (down(with_code(x, z)),)
+
+        def middle(state: tuple[Tensor, tuple[Tensor, ...]]) -> tuple[Tensor, tuple[Tensor, ...]]:
+            z, skips = state
+            return z, (*skips, down(with_code(skips[-1], z)))
+
+        def innermost(state: tuple[Tensor, tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+            z, skips = state
+            return (*skips, down(with_code(skips[-1], z)))
+
+        if level == 0:
+            return Stage(first, (down, code))
+        return Stage(innermost if level == self.num_downs - 1 else middle, (down,))
 
     def _up_stage(self, level: int) -> Stage:
         # The state is (encoder outputs of the outer levels, decoder output of the level below).

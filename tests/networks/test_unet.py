@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from bgan_lightning.networks import UnetGenerator
-from bgan_lightning.nn import StochasticBasisConvTranspose2d, stochastic_modules
+from bgan_lightning.nn import StochasticBasisConvTranspose2d, latent_control, stochastic_modules
 from tests.networks.helpers import check_forward_backward, check_sample_contract, count_parameters
 
 
@@ -56,3 +56,37 @@ def test_size_and_channel_errors():
         generator(torch.randn(1, 3, 48, 64))
     with pytest.raises(ValueError, match=r"^UnetGenerator expects 3 input channels, got 1; "):
         generator(torch.randn(1, 1, 32, 32))
+
+
+def test_code_at_every_level_parameter_count():
+    # Each of the 8 encoder convs (4x4, widths 64, 128, 256 and five times 512) gains 8 input channels.
+    plain = count_parameters(UnetGenerator(3, 3, num_downs=8, norm="instance"))
+    extra = 8 * 16 * (64 + 128 + 256 + 5 * 512)
+    assert count_parameters(UnetGenerator(3, 3, num_downs=8, norm="instance", noise_dim=8)) == plain + extra
+    assert plain + extra == 54_794_627
+
+
+@pytest.mark.parametrize("levels", [(), (1,)])
+def test_code_at_every_level_samples(levels):
+    torch.manual_seed(0)
+    generator = tiny(norm="instance", noise_dim=6, stochastic_levels=levels)
+    assert "code" in [name for name, _ in stochastic_modules(generator)]
+    check_forward_backward(generator, torch.randn(2, 3, 32, 32))
+    samples = check_sample_contract(generator, torch.randn(2, 3, 32, 32), num_samples=3)
+    assert (samples[:, 0] - samples[:, 1]).abs().mean() > 1e-3
+
+
+def test_code_reaches_every_level():
+    torch.manual_seed(0)
+    generator = tiny(norm="instance", noise_dim=6).eval()
+    seen = []
+    for down in generator.down:
+        down[-1 if len(down) == 1 else 1].register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[1]))
+    with latent_control(generator, seed=0), torch.no_grad():
+        generator(torch.randn(1, 3, 32, 32))
+    assert seen == [3 + 6, 4 + 6, 8 + 6, 16 + 6, 32 + 6]
+
+
+def test_negative_noise_dim():
+    with pytest.raises(ValueError, match=r"^noise_dim must be >= 0 \(0 for no latent code\), got -2\.$"):
+        tiny(noise_dim=-2)
