@@ -61,11 +61,46 @@ def adversarial_loss(
     return torch.stack(losses).mean()
 
 
+def weighted_feature_pairs(
+    output_1: DiscriminatorOutput, output_2: DiscriminatorOutput, purpose: str
+) -> list[tuple[float, Tensor, Tensor]]:
+    """Pair the intermediate features of two multiscale discriminator outputs with pix2pixHD's weights.
+
+    Every feature map except each scale's final prediction is paired, with weight 4 / (n_layers + 1) per layer
+    and 1 / num_D per scale, as in Wang et al. (CVPR 2018), equation 4.
+
+    Args:
+        output_1: Multiscale discriminator output (list of lists of features).
+        output_2: Another output of the same discriminator.
+        purpose: What the features are for and the setting that turns it off, for the error message.
+
+    Returns:
+        (weight, feature of output_1, feature of output_2) for every intermediate feature map.
+
+    Raises:
+        ValueError: If the outputs carry no intermediate features.
+    """
+    if isinstance(output_1, Tensor) or not all(isinstance(scale, (list, tuple)) for scale in output_1):
+        raise ValueError(
+            f"{purpose} needs a discriminator that returns intermediate features, such as "
+            "MultiscaleDiscriminator(return_features=True)."
+        )
+    num_scales = len(output_1)
+    pairs = []
+    for scale_1, scale_2 in zip(output_1, output_2):
+        num_features = len(scale_1) - 1
+        if num_features < 1:
+            raise ValueError(f"{purpose} needs at least one intermediate feature map per scale.")
+        for feature_1, feature_2 in zip(scale_1[:-1], scale_2[:-1]):
+            pairs.append((4.0 / num_features / num_scales, feature_1, feature_2))
+    return pairs
+
+
 def feature_matching_loss(fake_output: DiscriminatorOutput, real_output: DiscriminatorOutput) -> Tensor:
     """pix2pixHD feature matching: L1 between discriminator features of fake and real images.
 
-    Every intermediate feature map except the final prediction contributes, averaged over scales, as in
-    Wang et al. (CVPR 2018), equation 4 (their weights 4 / (n_layers + 1) per layer and 1 / num_D per scale).
+    Every intermediate feature map except the final prediction contributes, with the weights of
+    :func:`weighted_feature_pairs`.
 
     Args:
         fake_output: Multiscale discriminator output on generated images (list of lists of features).
@@ -77,21 +112,31 @@ def feature_matching_loss(fake_output: DiscriminatorOutput, real_output: Discrim
     Raises:
         ValueError: If the outputs carry no intermediate features.
     """
-    if isinstance(fake_output, Tensor) or not all(isinstance(scale, (list, tuple)) for scale in fake_output):
-        raise ValueError(
-            "Feature matching needs a discriminator that returns intermediate features, such as "
-            "MultiscaleDiscriminator(return_features=True); set lambda_feat=0 otherwise."
-        )
-    num_scales = len(fake_output)
-    loss = fake_output[0][0].new_zeros(())
-    for fake_scale, real_scale in zip(fake_output, real_output):
-        num_features = len(fake_scale) - 1
-        if num_features < 1:
-            raise ValueError("Feature matching needs at least one intermediate feature map per scale.")
-        layer_weight = 4.0 / num_features
-        for fake_feature, real_feature in zip(fake_scale[:-1], real_scale[:-1]):
-            loss = loss + layer_weight / num_scales * F.l1_loss(fake_feature, real_feature.detach())
+    pairs = weighted_feature_pairs(fake_output, real_output, "Feature matching (set lambda_feat=0 otherwise)")
+    loss = pairs[0][1].new_zeros(())
+    for weight, fake_feature, real_feature in pairs:
+        loss = loss + weight * F.l1_loss(fake_feature, real_feature.detach())
     return loss
+
+
+def feature_distance(output_1: DiscriminatorOutput, output_2: DiscriminatorOutput) -> Tensor:
+    """Per-sample L1 distance between the discriminator features of two batches of images.
+
+    DSGAN's inpainting model measures the distance between two outputs this way (its "perceptual" distance),
+    with the weights of :func:`weighted_feature_pairs`.
+
+    Args:
+        output_1: Multiscale discriminator output on the first images (list of lists of features).
+        output_2: The same on the second images, for the same conditions.
+
+    Returns:
+        Distances of shape (B,).
+    """
+    pairs = weighted_feature_pairs(output_1, output_2, "A discriminator-feature distance")
+    distance = pairs[0][1].new_zeros(pairs[0][1].shape[0])
+    for weight, feature_1, feature_2 in pairs:
+        distance = distance + weight * (feature_1 - feature_2).abs().flatten(1).mean(dim=1)
+    return distance
 
 
 DiversityMode = Literal["msgan", "dsgan"]
@@ -106,11 +151,13 @@ def diversity_loss(
     mode: DiversityMode,
     tau: float = 1.0,
     eps: float = 1e-5,
+    output_distance: Tensor | None = None,
 ) -> Tensor:
     """Latent-distance diversity regularizers, to be added to the generator loss with a positive weight.
 
     Both compare the distance between two outputs for the same condition with the distance between the latents
-    that produced them, per sample ``r = mean|fake_1 - fake_2| / mean|latent_1 - latent_2|``:
+    that produced them, per sample ``r = mean|fake_1 - fake_2| / mean|latent_1 - latent_2|``, or
+    ``r = output_distance / mean|latent_1 - latent_2|`` when another distance is given:
 
     - ``"msgan"`` (mode seeking, Mao et al., CVPR 2019): ``1 / (mean(r) + eps)``.
     - ``"dsgan"`` (diversity-sensitive, Yang et al., ICLR 2019): ``-mean(min(r, tau))``.
@@ -123,15 +170,18 @@ def diversity_loss(
         mode: ``"msgan"`` or ``"dsgan"``.
         tau: DSGAN's upper bound on the ratio.
         eps: Guard against division by zero.
+        output_distance: Per-sample distance (B,) between the two outputs to use instead of the pixel
+            distance, such as :func:`feature_distance`.
 
     Returns:
         Scalar loss; lower means more diverse outputs.
     """
     if mode not in DIVERSITY_MODES:
         raise ValueError(f"Invalid diversity mode {mode!r}; expected one of {DIVERSITY_MODES}.")
-    image_distance = (fake_1 - fake_2).abs().flatten(1).mean(dim=1)  # (B,)
+    if output_distance is None:
+        output_distance = (fake_1 - fake_2).abs().flatten(1).mean(dim=1)  # (B,)
     latent_distance = (latent_1 - latent_2).abs().flatten(1).mean(dim=1)  # (B,)
-    ratio = image_distance / (latent_distance + eps)
+    ratio = output_distance / (latent_distance + eps)
     if mode == "msgan":
         return 1.0 / (ratio.mean() + eps)
     return -ratio.clamp(max=tau).mean()

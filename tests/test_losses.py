@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bgan_lightning.losses import adversarial_loss, diversity_loss, feature_matching_loss
+from bgan_lightning.losses import adversarial_loss, diversity_loss, feature_distance, feature_matching_loss
 
 
 def test_vanilla_loss_is_log2_at_zero_logits():
@@ -61,3 +61,25 @@ def test_unknown_modes_raise():
         adversarial_loss(torch.zeros(1), True, "wgan")
     with pytest.raises(ValueError, match="Invalid diversity mode 'bicycle'"):
         diversity_loss(torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1, 1), "bicycle")
+
+
+def test_feature_distance_per_sample_with_weights():
+    # Two scales with two intermediate maps each: weight 4 / 2 per map and 1 / 2 per scale, so 1 per map.
+    first = [[torch.zeros(2, 3, 4, 4), torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 2, 2)] for _ in range(2)]
+    second = [[torch.zeros(2, 3, 4, 4), torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 2, 2)] for _ in range(2)]
+    second[0][0][1] = 2.0
+    distance = feature_distance(first, second)
+    assert distance.shape == (2,)
+    torch.testing.assert_close(distance, torch.tensor([0.0, 2.0]))
+
+
+def test_feature_distance_needs_intermediate_features():
+    with pytest.raises(ValueError, match=r"^A discriminator-feature distance needs a discriminator that returns"):
+        feature_distance(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4))
+
+
+def test_diversity_loss_with_given_distance():
+    latent_1, latent_2 = torch.zeros(2, 4), torch.ones(2, 4)
+    fake = torch.zeros(2, 3, 4, 4)
+    loss = diversity_loss(fake, fake, latent_1, latent_2, "dsgan", tau=10.0, output_distance=torch.tensor([1.0, 3.0]))
+    assert loss.item() == pytest.approx(-2.0, rel=1e-4)

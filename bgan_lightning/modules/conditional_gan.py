@@ -19,6 +19,7 @@ from bgan_lightning.losses import (
     GanMode,
     adversarial_loss,
     diversity_loss,
+    feature_distance,
     feature_matching_loss,
 )
 from bgan_lightning.networks.inpainting import hole_mask
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 DiscriminatorInput = Literal["pair", "hole"]
 DISCRIMINATOR_INPUTS = ("pair", "hole")
+DiversityDistance = Literal["pixels", "discriminator"]
+DIVERSITY_DISTANCES = ("pixels", "discriminator")
 
 
 def _given_cli_hyperparameters() -> bool:
@@ -69,6 +72,10 @@ class ConditionalGAN(pl.LightningModule):
             BasisGAN+DSGAN variant, and the MSGAN and DSGAN baselines with a latent-input generator).
         lambda_diversity: Weight of the diversity term.
         diversity_tau: DSGAN's bound on the distance ratio.
+        diversity_distance: How the diversity term measures the distance between two outputs: ``"pixels"``
+            (mean absolute difference) or ``"discriminator"`` (weighted L1 between the discriminator's
+            intermediate features, :func:`bgan_lightning.losses.feature_distance`, as DSGAN's inpainting model
+            does); the latter needs a discriminator that returns its features.
         lr: Adam learning rate of both networks.
         beta1: Adam beta1.
         beta2: Adam beta2.
@@ -103,8 +110,13 @@ class ConditionalGAN(pl.LightningModule):
         num_val_samples: int = 4,
         sample_seed: int = 0,
         discriminator_input: DiscriminatorInput = "pair",
+        diversity_distance: DiversityDistance = "pixels",
     ) -> None:
         super().__init__()
+        if diversity_distance not in DIVERSITY_DISTANCES:
+            raise ValueError(
+                f"Invalid diversity_distance {diversity_distance!r}; expected one of {DIVERSITY_DISTANCES}."
+            )
         if discriminator_input not in DISCRIMINATOR_INPUTS:
             raise ValueError(
                 f"Invalid discriminator_input {discriminator_input!r}; expected one of {DISCRIMINATOR_INPUTS}."
@@ -230,8 +242,17 @@ class ConditionalGAN(pl.LightningModule):
             g_loss = g_loss + self.hparams.lambda_perceptual * perceptual
             logs["train/perceptual"] = perceptual
         if latents is not None:
+            distance = None
+            if self.hparams.diversity_distance == "discriminator":
+                distance = feature_distance(fake_output, self._discriminate(condition, fake_2))
             diversity = diversity_loss(
-                fake, fake_2, latents[0], latents[1], self.hparams.diversity_mode, tau=self.hparams.diversity_tau
+                fake,
+                fake_2,
+                latents[0],
+                latents[1],
+                self.hparams.diversity_mode,
+                tau=self.hparams.diversity_tau,
+                output_distance=distance,
             )
             g_loss = g_loss + self.hparams.lambda_diversity * diversity
             logs["train/diversity"] = diversity

@@ -177,6 +177,10 @@ def test_channel_mismatch_names_both_counts(tmp_path):
         ({"gan_mode": "wgan"}, "Invalid gan_mode 'wgan'"),
         ({"lambda_perceptual": 10.0}, "lambda_perceptual=10.0 needs a perceptual_loss module"),
         ({"num_val_samples": 0}, "num_val_samples must be at least 1, got 0"),
+        (
+            {"diversity_distance": "lpips"},
+            r"Invalid diversity_distance 'lpips'; expected one of \('pixels', 'discriminator'\)\.$",
+        ),
         ({"discriminator_input": "mask"}, r"Invalid discriminator_input 'mask'; expected one of \('pair', 'hole'\)\.$"),
     ],
 )
@@ -250,12 +254,19 @@ class MaskedFaces(torch.utils.data.Dataset):
         return {"A": masked_condition(image, square_mask(16, 8, 4, 4)), "B": image}
 
 
-def test_hole_discriminator_sees_masked_image(tmp_path):
+@pytest.mark.parametrize("diversity", [{}, {"diversity_mode": "dsgan", "diversity_distance": "discriminator"}])
+def test_hole_discriminator_sees_masked_image(tmp_path, diversity):
     torch.manual_seed(0)
     generator = InpaintingGenerator(ngf=4, n_downsampling=2, n_blocks=1, stochastic="alternate", latent_dim=8)
     discriminator = MultiscaleDiscriminator(3, ndf=4, num_D=2, return_features=True)
     module = ConditionalGAN(
-        generator, discriminator, gan_mode="lsgan", lambda_l1=0.0, lambda_feat=10.0, discriminator_input="hole"
+        generator,
+        discriminator,
+        gan_mode="lsgan",
+        lambda_l1=0.0,
+        lambda_feat=10.0,
+        discriminator_input="hole",
+        **diversity,
     )
     inputs = []
     discriminator.register_forward_pre_hook(lambda _, args: inputs.append(args[0].detach()))
@@ -265,6 +276,7 @@ def test_hole_discriminator_sees_masked_image(tmp_path):
 
     assert trainer.global_step == 2
     assert "train/feat" in trainer.callback_metrics
+    assert ("train/diversity" in trainer.callback_metrics) == bool(diversity)
     outside = torch.ones(16, 16, dtype=torch.bool)
     outside[4:12, 4:12] = False
     for seen in inputs:
