@@ -62,7 +62,7 @@ def adversarial_loss(
 
 
 def weighted_feature_pairs(
-    output_1: DiscriminatorOutput, output_2: DiscriminatorOutput, purpose: str
+    output_1: DiscriminatorOutput, output_2: DiscriminatorOutput, purpose: str, fix: str
 ) -> list[tuple[float, Tensor, Tensor]]:
     """Pair the intermediate features of two multiscale discriminator outputs with pix2pixHD's weights.
 
@@ -72,7 +72,8 @@ def weighted_feature_pairs(
     Args:
         output_1: Multiscale discriminator output (list of lists of features).
         output_2: Another output of the same discriminator.
-        purpose: What the features are for and the setting that turns it off, for the error message.
+        purpose: What the features are for, for the error message.
+        fix: The setting that turns ``purpose`` off, for the error message.
 
     Returns:
         (weight, feature of output_1, feature of output_2) for every intermediate feature map.
@@ -83,14 +84,14 @@ def weighted_feature_pairs(
     if isinstance(output_1, Tensor) or not all(isinstance(scale, (list, tuple)) for scale in output_1):
         raise ValueError(
             f"{purpose} needs a discriminator that returns intermediate features, such as "
-            "MultiscaleDiscriminator(return_features=True)."
+            f"MultiscaleDiscriminator(return_features=True); {fix} otherwise."
         )
     num_scales = len(output_1)
     pairs = []
     for scale_1, scale_2 in zip(output_1, output_2):
         num_features = len(scale_1) - 1
         if num_features < 1:
-            raise ValueError(f"{purpose} needs at least one intermediate feature map per scale.")
+            raise ValueError(f"{purpose} needs at least one intermediate feature map per scale; {fix} otherwise.")
         for feature_1, feature_2 in zip(scale_1[:-1], scale_2[:-1]):
             pairs.append((4.0 / num_features / num_scales, feature_1, feature_2))
     return pairs
@@ -112,7 +113,7 @@ def feature_matching_loss(fake_output: DiscriminatorOutput, real_output: Discrim
     Raises:
         ValueError: If the outputs carry no intermediate features.
     """
-    pairs = weighted_feature_pairs(fake_output, real_output, "Feature matching (set lambda_feat=0 otherwise)")
+    pairs = weighted_feature_pairs(fake_output, real_output, "Feature matching", "set lambda_feat=0")
     loss = pairs[0][1].new_zeros(())
     for weight, fake_feature, real_feature in pairs:
         loss = loss + weight * F.l1_loss(fake_feature, real_feature.detach())
@@ -132,7 +133,9 @@ def feature_distance(output_1: DiscriminatorOutput, output_2: DiscriminatorOutpu
     Returns:
         Distances of shape (B,).
     """
-    pairs = weighted_feature_pairs(output_1, output_2, "A discriminator-feature distance")
+    pairs = weighted_feature_pairs(
+        output_1, output_2, "A discriminator-feature distance", "set diversity_distance='pixels'"
+    )
     distance = pairs[0][1].new_zeros(pairs[0][1].shape[0])
     for weight, feature_1, feature_2 in pairs:
         distance = distance + weight * (feature_1 - feature_2).abs().flatten(1).mean(dim=1)
