@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import Tensor, nn
 
 from bgan_lightning.networks.common import check_image_input
 from bgan_lightning.networks.sampling import Stage, StagedGenerator
 from bgan_lightning.nn import StochasticModule
+
+log = logging.getLogger(__name__)
+
+
+def first_conv_is_instance_normalized(network: nn.Module) -> bool:
+    """Return whether the first conv of ``network``, in registration order, is followed by instance norm."""
+    layers = [module for module in network.modules() if not list(module.children())]
+    for index, layer in enumerate(layers[:-1]):
+        if isinstance(layer, nn.Conv2d):
+            return isinstance(layers[index + 1], nn.InstanceNorm2d)
+    return False
 
 
 class LatentInputGenerator(StochasticModule, StagedGenerator):
@@ -49,6 +62,13 @@ class LatentInputGenerator(StochasticModule, StagedGenerator):
             raise ValueError(
                 f"The wrapped generator takes {inner_nc} input channels, which leaves none for the condition after "
                 f"{latent_dim} latent channels; build it with input_nc = condition channels + {latent_dim}."
+            )
+        if first_conv_is_instance_normalized(generator):
+            log.warning(
+                "The first conv of %s is followed by instance norm, which removes the constant latent channels, "
+                "so every sample will be the same; wrap a network whose first conv is not normalized, such as "
+                "UnetGenerator.",
+                type(generator).__name__,
             )
         self.generator = generator
         self.input_nc = inner_nc - latent_dim

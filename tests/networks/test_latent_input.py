@@ -55,7 +55,7 @@ def test_errors():
         wrapped()(torch.randn(1, 3, 16, 32))
 
 
-def test_latent_changes_unet_but_not_instance_norm_resnet():
+def test_latent_changes_unet_but_not_instance_norm_resnet(caplog):
     # The baselines' configs wrap a U-Net: its first conv is not normalized, so the latent reaches the output.
     torch.manual_seed(0)
     x = torch.rand(1, 3, 32, 32) * 2 - 1
@@ -66,3 +66,9 @@ def test_latent_changes_unet_but_not_instance_norm_resnet():
         resnet_samples = resnet.sample(x, 2, seed=0)
     assert (unet_samples[:, 0] - unet_samples[:, 1]).abs().mean() > 1e-2
     assert (resnet_samples[:, 0] - resnet_samples[:, 1]).abs().max() < 1e-4
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == [
+        "The first conv of ResnetGenerator is followed by instance norm, which removes the constant latent "
+        "channels, so every sample will be the same; wrap a network whose first conv is not normalized, such as "
+        "UnetGenerator."
+    ]
