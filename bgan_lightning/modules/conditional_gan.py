@@ -23,7 +23,7 @@ from bgan_lightning.losses import (
     feature_matching_loss,
 )
 from bgan_lightning.networks.inpainting import hole_mask
-from bgan_lightning.networks.sampling import StagedGenerator
+from bgan_lightning.networks.sampling import StagedGenerator, check_count
 from bgan_lightning.nn import latent_control, stochastic_modules
 from bgan_lightning.nn.latent import check_seed
 
@@ -152,8 +152,14 @@ class ConditionalGAN(pl.LightningModule):
 
     # ------------------------------------------------------------------ sampling
     def forward(self, condition: Tensor) -> Tensor:
-        """Draw one image per condition with fresh latents: (B, C_a, H, W) -> (B, C_b, H, W), both in [-1, 1]."""
-        return self.generator(condition)
+        """Draw one image per condition with fresh latents: (B, C_a, H, W) -> (B, C_b, H, W), both in [-1, 1].
+
+        With a diversity mode set, all stochastic layers share one latent per sample, as in training.
+        """
+        if self.hparams.diversity_mode is None:
+            return self.generator(condition)
+        with latent_control(self.generator, shared=True):
+            return self.generator(condition)
 
     @torch.no_grad()
     def sample(self, condition: Tensor, num_samples: int, seed: int | Sequence[int] | None = None) -> Tensor:
@@ -168,17 +174,20 @@ class ConditionalGAN(pl.LightningModule):
         Returns:
             (B, S, C_b, H, W) in [-1, 1].
         """
-        if isinstance(seed, Tensor):
-            seed = seed.tolist()
+        check_count("num_samples", num_samples)
+        if getattr(seed, "ndim", None) == 0:
+            seed = check_seed(seed)  # A 0-d tensor or NumPy array.
         if seed is not None and not isinstance(seed, numbers.Integral):
-            if isinstance(seed, (str, bytes)) or not isinstance(seed, Iterable):
+            if isinstance(seed, (str, bytes, set, frozenset, dict)) or not isinstance(seed, Iterable):
                 raise TypeError(
-                    f"seed must be an integer, one integer per input, or None, got {seed!r} of type "
+                    f"seed must be an integer, one integer per input (in order), or None, got {seed!r} of type "
                     f"{type(seed).__name__}."
                 )
             seeds = [check_seed(value) for value in seed]
             if len(seeds) != condition.shape[0]:
                 raise ValueError(f"Got {len(seeds)} seeds for a batch of {condition.shape[0]} inputs; pass one each.")
+            if not seeds:
+                return self.sample(condition, num_samples)
             return torch.cat([self.sample(condition[i : i + 1], num_samples, s) for i, s in enumerate(seeds)])
 
         # A generator trained with a diversity term saw one latent shared by all its layers, so it samples so too.

@@ -8,6 +8,18 @@ from torch import Tensor, nn
 from bgan_lightning.networks.common import NORMS, check_choice, conv_bias, norm_layer
 
 
+def check_discriminator_input(owner: str, x: Tensor, input_nc: int) -> None:
+    """Raise a ValueError naming ``owner`` unless ``x`` has shape (B, input_nc, H, W)."""
+    if x.dim() != 4:
+        raise ValueError(f"{owner} expects input of shape (B, {input_nc}, H, W), got {tuple(x.shape)}.")
+    if x.shape[1] != input_nc:
+        raise ValueError(
+            f"{owner} expects {input_nc} input channels, got {x.shape[1]}; build it with input_nc={x.shape[1]} "
+            "(condition plus image channels, or image channels alone when ConditionalGAN has "
+            "discriminator_input='hole')."
+        )
+
+
 class NLayerDiscriminator(nn.Module):
     """PatchGAN: ``n_layers`` stride-2 4x4 convs, one stride-1 conv and a 1-channel prediction map.
 
@@ -66,16 +78,7 @@ class NLayerDiscriminator(nn.Module):
 
     def features(self, x: Tensor) -> list[Tensor]:
         """Return the output of every layer; the last is the prediction."""
-        if x.dim() != 4:
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape (B, {self.input_nc}, H, W), got {tuple(x.shape)}."
-            )
-        if x.shape[1] != self.input_nc:
-            raise ValueError(
-                f"{type(self).__name__} expects {self.input_nc} input channels, got {x.shape[1]}; build it with "
-                f"input_nc={x.shape[1]} (condition plus image channels, or image channels alone when ConditionalGAN "
-                "has discriminator_input='hole')."
-            )
+        check_discriminator_input(type(self).__name__, x, self.input_nc)
         outputs = []
         for layer in self.layers:
             x = layer(x)
@@ -128,6 +131,7 @@ class MultiscaleDiscriminator(nn.Module):
         )
 
     def forward(self, x: Tensor) -> list[list[Tensor]] | list[Tensor]:
+        check_discriminator_input(type(self).__name__, x, self.scales[0].input_nc)
         outputs = []
         for i, discriminator in enumerate(self.scales):
             if i > 0:

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from bgan_lightning.nn import LatentSource, StochasticModule, latent_control, stochastic_modules
+from bgan_lightning.nn.latent import check_seed
 
 State = Any  # a Tensor, or a tuple of States
 
@@ -224,6 +225,7 @@ class StagedGenerator(nn.Module):
         check_count("num_samples", num_samples)
         if chunk_size is not None:
             check_count("chunk_size", chunk_size)
+        seed = check_seed(seed)
         self.check_input(condition)
 
         stages = self.stages()
@@ -231,6 +233,10 @@ class StagedGenerator(nn.Module):
         rows = condition.shape[0] * num_samples
         if chunk_size is None:
             chunk_size = default_chunk_size(condition.shape[0], rows, condition.device)
+        if split == len(stages):
+            # Without stochastic layers every sample is the same image, and no latents are drawn.
+            out = repeat_state(_run(stages, condition), num_samples)
+            return out.view(condition.shape[0], num_samples, *out.shape[1:])
         with latent_control(self, seed=seed, shared=shared) as source:
             state = repeat_state(_run(stages[:split], condition), num_samples)
             if chunk_size >= rows:

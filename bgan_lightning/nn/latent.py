@@ -28,17 +28,20 @@ LATENT_POLICIES = ("per_sample", "per_batch")
 
 
 def check_seed(seed: object) -> int | None:
-    """Return ``seed`` as a Python int (or None), accepting NumPy integers and 0-d integer tensors.
+    """Return ``seed`` as a Python int (or None), accepting NumPy integers and 0-d integer tensors and arrays.
 
     Raises:
         TypeError: If ``seed`` is not an integer, for example a float, a string or a bool.
+        ValueError: If ``seed`` is outside the range that ``torch.Generator.manual_seed`` takes.
     """
     if seed is None:
         return None
-    if isinstance(seed, torch.Tensor) and seed.dim() == 0 and not seed.is_floating_point():
-        seed = seed.item()
+    if getattr(seed, "ndim", None) == 0 and hasattr(seed, "item"):
+        seed = seed.item()  # A 0-d tensor or NumPy array.
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"A seed must be an integer or None, got {seed!r} of type {type(seed).__name__}.")
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"A seed must lie in [-2**63, 2**64), as torch.Generator.manual_seed needs, got {seed}.")
     return int(seed)
 
 

@@ -40,6 +40,9 @@ def per_sample_conv2d(
     """
     weight = weight.to(x.dtype)
     bias = None if bias is None else bias.to(x.dtype)
+    if x.shape[0] == 0:
+        # An empty batch has no filters; a zero filter bank gives the empty output its shape.
+        return F.conv2d(x, weight.new_zeros(weight.shape[1:]), bias, stride, padding, dilation)
     if weight.shape[0] == 1:
         return F.conv2d(x, weight[0], bias, stride, padding, dilation)
 

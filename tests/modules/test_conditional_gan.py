@@ -300,6 +300,29 @@ def test_sample_seed_types():
     expected = module.sample(condition, 2, seed=[4, 5])
     torch.testing.assert_close(module.sample(condition, 2, seed=np.array([4, 5])), expected, rtol=0, atol=0)
     torch.testing.assert_close(module.sample(condition, 2, seed=torch.tensor([4, 5])), expected, rtol=0, atol=0)
-    message = r"^seed must be an integer, one integer per input, or None, got 1\.0 of type float\.$"
+    torch.testing.assert_close(module.sample(condition, 2, seed=np.array(4)), module.sample(condition, 2, seed=4))
+    message = r"^seed must be an integer, one integer per input \(in order\), or None, got 1\.0 of type float\.$"
     with pytest.raises(TypeError, match=message):
         module.sample(condition, 2, seed=1.0)
+    with pytest.raises(TypeError, match=r"^seed must be an integer, one integer per input \(in order\), or None"):
+        module.sample(condition, 2, seed={4, 5})
+    with pytest.raises(ValueError, match=r"^A seed must lie in \[-2\*\*63, 2\*\*64\), "):
+        module.sample(condition, 2, seed=2**64)
+
+
+def test_sample_empty_batch_and_bad_count():
+    module = make_module().eval()
+    assert module.sample(torch.zeros(0, 3, 16, 16), 3, seed=[]).shape == (0, 3, 3, 16, 16)
+    with pytest.raises(ValueError, match=r"^num_samples must be at least 1, got 0\.$"):
+        module.sample(torch.zeros(1, 3, 16, 16), 0)
+    with pytest.raises(TypeError, match=r"^num_samples must be a positive integer, got 2\.0 of type float\.$"):
+        module.sample(torch.zeros(1, 3, 16, 16), 2.0)
+
+
+def test_forward_with_diversity_mode_shares_latents():
+    torch.manual_seed(0)
+    generator = ResnetGenerator(3, 3, ngf=4, n_blocks=2, stochastic="alternate", latent_dim=4, hidden_dim=4)
+    module = ConditionalGAN(generator, TinyDiscriminator(), diversity_mode="dsgan").eval()
+    module(torch.randn(2, 3, 8, 8))
+    latents = list(last_latents(generator).values())
+    torch.testing.assert_close(latents[0], latents[1], rtol=0, atol=0)

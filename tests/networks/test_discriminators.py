@@ -60,3 +60,8 @@ def test_channel_error():
     )
     with pytest.raises(ValueError, match=message):
         NLayerDiscriminator(6, ndf=4)(torch.randn(1, 3, 32, 32))
+
+
+def test_multiscale_channel_error_names_itself():
+    with pytest.raises(ValueError, match=r"^MultiscaleDiscriminator expects 6 input channels, got 3; "):
+        MultiscaleDiscriminator(6, num_D=2, n_layers=2, ndf=4)(torch.randn(1, 3, 32, 32))

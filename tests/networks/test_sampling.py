@@ -113,3 +113,11 @@ def test_repeat_state_once_copies_nothing():
     repeated = repeat_state(state, 2)
     assert repeated[0].shape == (4, 3)
     assert repeated[1][0].shape == (4, 1)
+
+
+def test_deterministic_generator_repeats_without_latent_warning(caplog):
+    generator = ResnetGenerator(3, 3, ngf=4, n_blocks=1).eval()
+    with torch.no_grad():
+        samples = generator.sample(torch.randn(1, 3, 8, 8), 3, seed=0)
+    torch.testing.assert_close(samples[:, 0], samples[:, 2], rtol=0, atol=0)
+    assert not [record for record in caplog.records if record.levelname == "WARNING"]

@@ -109,3 +109,8 @@ def test_output_scale_close_to_conv2d():
 def test_groups_above_one_rejected():
     with pytest.raises(ValueError, match=r"FilterGeneratorConv2d supports groups=1 only, got groups=4"):
         FilterGeneratorConv2d(4, 4, 3, groups=4)
+
+
+def test_empty_batch_shape():
+    layer = FilterGeneratorConv2d(4, 5, 3, padding=1, latent_dim=8, hidden_dim=8)
+    assert layer(torch.zeros(0, 4, 8, 8)).shape == (0, 5, 8, 8)
