@@ -331,7 +331,7 @@ def table_a3(quick: bool) -> list[str]:
         "between runs.",
         "",
         "The fastest repeats show the cost with the least interference from other processes. Each stochastic "
-        "conv builds a fresh 256x256x3x3 filter bank per image (about 0.6 ms on this CPU, see the layer "
+        "conv builds a fresh 256x256x3x3 filter bank per image (under a millisecond on this CPU, see the layer "
         "benchmark), which is about 1% of the BasisGAN generator's time over its 9 stochastic convs.",
         "",
         f"Compute path of the stochastic convs (chosen by `bgan_lightning.nn` at the first call): {paths}. "
