@@ -136,8 +136,43 @@ def main(argv: list[str] | None = None) -> int:
         return weights_main(arguments[1:])
 
     # None lets LightningCLI read sys.argv itself, which avoids its warning about arguments given twice.
-    build_cli(argv)
+    try:
+        build_cli(argv)
+    except (ValueError, TypeError) as error:
+        cause = package_error(error)
+        if cause is None or cause is error:
+            raise
+        # jsonargparse wraps a constructor's error in a long message that lists every candidate type.
+        log.debug("Full error while building from the config", exc_info=error)
+        print(f"bgan: error: {cause}", file=sys.stderr)
+        return 2
     return 0
+
+
+def package_error(error: BaseException) -> BaseException | None:
+    """Return the ValueError or TypeError raised by this package's code in ``error``'s chain, if any.
+
+    The chain is followed through ``__cause__`` and ``__context__``. An exception counts when the innermost
+    frame of its traceback lies in a file of ``bgan_lightning``.
+    """
+    package_dir = str(Path(__file__).resolve().parent)
+    stack, seen = [error], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        frame = current.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        if (
+            isinstance(current, (ValueError, TypeError))
+            and frame is not None
+            and frame.tb_frame.f_code.co_filename.startswith(package_dir)
+        ):
+            return current
+        stack += [linked for linked in (current.__cause__, current.__context__) if linked is not None]
+    return None
 
 
 if __name__ == "__main__":

@@ -49,3 +49,20 @@ def test_unknown_subcommand_exits_with_usage(capsys):
     with pytest.raises(SystemExit):
         main(["train"])
     assert "invalid choice: 'train'" in capsys.readouterr().err
+
+
+def test_constructor_error_is_reported_in_one_line(tmp_path, capsys):
+    arguments = [
+        "fit",
+        "--config",
+        str(CONFIG_DIR / "quickstart.yaml"),
+        "--model.init_args.generator.init_args.n_blocks",
+        "-1",
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--trainer.logger",
+        "false",
+    ]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-1] == "bgan: error: n_blocks and n_downsampling must be >= 0, got -1 and 2."
