@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # jsonargparse wraps a constructor's error in a long message that lists every candidate type.
         log.debug("Full error while building from the config", exc_info=error)
-        print(f"bgan: error: {cause}", file=sys.stderr)
+        sys.stderr.write(f"bgan: error: {cause}\n")  # The usage-error format of argparse.
         return 2
     return 0
 
