@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from bgan_lightning.callbacks import SampleGridCallback, SamplePredictionWriter
-from bgan_lightning.callbacks.sample_grid import run_folder
+from bgan_lightning.callbacks.run_folder import run_folder
 from bgan_lightning.metrics.evaluation import TestReportCallback
 from bgan_lightning.modules import ConditionalGAN
 

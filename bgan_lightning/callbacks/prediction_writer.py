@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
-from bgan_lightning.callbacks.sample_grid import run_folder
+from bgan_lightning.callbacks.run_folder import run_folder
 from bgan_lightning.images import make_grid, save_png
 
 log = logging.getLogger(__name__)

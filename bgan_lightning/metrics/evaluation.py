@@ -25,7 +25,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from bgan_lightning.callbacks.sample_grid import run_folder
+from bgan_lightning.callbacks.run_folder import run_folder
 from bgan_lightning.metrics.fid import SampleFID, content_fingerprint, real_statistics_path, sum_over_ranks
 from bgan_lightning.metrics.lpips_diversity import (
     LPIPSDiversity,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
-from bgan_lightning.callbacks.sample_grid import run_folder
+from bgan_lightning.callbacks.run_folder import run_folder
 
 
 def test_csv_run_folder_is_version_folder(tmp_path):
