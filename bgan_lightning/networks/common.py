@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from bgan_lightning.nn import FilterGeneratorConv2d, StochasticBasisConv2d, StochasticBasisConvTranspose2d
@@ -114,3 +115,8 @@ def check_image_input(x: Tensor, owner: str, channels: int, multiple: int) -> No
                 f"{owner} needs height and width divisible by {multiple}, got {name} {size}; "
                 f"the nearest valid {noun} {sizes}."
             )
+
+
+def concat_latent(h: Tensor, z: Tensor) -> Tensor:
+    """Concatenate latents z (B, D), broadcast over the image, to h (B, C, H, W): (B, C + D, H, W)."""
+    return torch.cat([h, z.to(h.dtype)[:, :, None, None].expand(-1, -1, *h.shape[2:])], dim=1)

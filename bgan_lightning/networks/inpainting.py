@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from bgan_lightning.networks.common import check_image_input, conv_bias, norm_layer
+from bgan_lightning.networks.common import check_image_input, concat_latent, conv_bias, norm_layer
 from bgan_lightning.networks.resnet import ResnetGenerator
 from bgan_lightning.networks.sampling import Stage, StagedGenerator
 from bgan_lightning.nn import StochasticModule
@@ -43,8 +42,7 @@ class LatentFusion(StochasticModule):
 
     def forward(self, h: Tensor) -> Tensor:
         z = self.draw_latent(h.shape[0], self.fuse[0].weight)  # (B, latent_dim)
-        code = z.to(h.dtype)[:, :, None, None].expand(-1, -1, *h.shape[2:])
-        return self.fuse(torch.cat([h, code], dim=1))
+        return self.fuse(concat_latent(h, z))
 
 
 class InpaintingGenerator(StagedGenerator):

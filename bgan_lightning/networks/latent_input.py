@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import torch
 from torch import Tensor, nn
 
-from bgan_lightning.networks.common import check_image_input
+from bgan_lightning.networks.common import check_image_input, concat_latent
 from bgan_lightning.networks.sampling import Stage, StagedGenerator
 from bgan_lightning.nn import StochasticModule
 
@@ -79,8 +78,7 @@ class LatentInputGenerator(StochasticModule, StagedGenerator):
 
     def _append_latent(self, x: Tensor) -> Tensor:
         z = self.draw_latent(x.shape[0], x)  # (B, latent_dim)
-        code = z[:, :, None, None].expand(-1, -1, *x.shape[2:])
-        return torch.cat([x, code], dim=1)
+        return concat_latent(x, z)
 
     def stages(self) -> list[Stage]:
         # The latent enters at the input, so sample() shares nothing and repeats the condition first.

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from bgan_lightning.networks.common import check_image_input, conv_bias, conv_transpose2d, norm_layer
+from bgan_lightning.networks.common import check_image_input, concat_latent, conv_bias, conv_transpose2d, norm_layer
 from bgan_lightning.networks.sampling import Stage, StagedGenerator
 from bgan_lightning.nn import StochasticModule
 
@@ -21,11 +21,6 @@ class LatentCode(StochasticModule):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.draw_latent(x.shape[0], x)
-
-
-def with_code(h: Tensor, z: Tensor) -> Tensor:
-    """Concatenate the code z (B, D), broadcast over the image, to h (B, C, H, W): (B, C + D, H, W)."""
-    return torch.cat([h, z.to(h.dtype)[:, :, None, None].expand(-1, -1, *h.shape[2:])], dim=1)
 
 
 class UnetGenerator(StagedGenerator):
@@ -133,27 +128,27 @@ class UnetGenerator(StagedGenerator):
     def _down_stage(self, level: int) -> Stage:
         down = self.down[level]
         if self.code is not None:
-            return self._down_stage_with_code(level)
+            return self._down_stage_concat_latent(level)
         if level == 0:
             return Stage(lambda x: (down(x),), (down,))
         return Stage(lambda skips: (*skips, down(skips[-1])), (down,))
 
-    def _down_stage_with_code(self, level: int) -> Stage:
+    def _down_stage_concat_latent(self, level: int) -> Stage:
         # The state carries the drawn code z (B, noise_dim) through the encoder as (z, encoder outputs).
         # The innermost level drops it, so the decoder stages see the same state as without a code.
         down, code = self.down[level], self.code
 
         def first(x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
             z = code(x)
-            return z, (down(with_code(x, z)),)
+            return z, (down(concat_latent(x, z)),)
 
         def middle(state: tuple[Tensor, tuple[Tensor, ...]]) -> tuple[Tensor, tuple[Tensor, ...]]:
             z, skips = state
-            return z, (*skips, down(with_code(skips[-1], z)))
+            return z, (*skips, down(concat_latent(skips[-1], z)))
 
         def innermost(state: tuple[Tensor, tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
             z, skips = state
-            return (*skips, down(with_code(skips[-1], z)))
+            return (*skips, down(concat_latent(skips[-1], z)))
 
         if level == 0:
             return Stage(first, (down, code))
