@@ -12,6 +12,7 @@ as in gradient penalties through the generator) work as they do for ``F.conv2d``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -68,14 +69,19 @@ def _grouped_weight(coefficients: Tensor, psi: Tensor, dtype: torch.dtype) -> Te
     return weight.reshape(-1, *weight.shape[2:]).to(dtype)
 
 
-def _convolve(x: Tensor, psi: Tensor, coefficients: Tensor, bias: Tensor | None, geometry: ConvGeometry) -> Tensor:
-    """Run the convolution of folded input ``x`` (see :func:`_fold`) with the filters built from ``psi``."""
-    rows = psi.shape[0]
-    weight = _grouped_weight(coefficients, psi, x.dtype)
+def _grouped_convolution(x: Tensor, weight: Tensor, bias: Tensor | None, geometry: ConvGeometry, rows: int) -> Tensor:
+    """Convolve folded input ``x`` (see :func:`_fold`) with ``rows`` filter banks stacked as (R * P, Q, kh, kw)."""
     if bias is not None:
+        # The bias is repeated per filter bank so that the convolution adds it, saving a pass over the output.
         bias = bias.to(x.dtype)
         bias = bias.repeat(rows) if rows > 1 else bias
     return torch.ops.aten.convolution(x, weight, bias, *geometry.arguments(), rows)
+
+
+def _convolve(x: Tensor, psi: Tensor, coefficients: Tensor, bias: Tensor | None, geometry: ConvGeometry) -> Tensor:
+    """Run the convolution of folded input ``x`` (see :func:`_fold`) with the filters built from ``psi``."""
+    weight = _grouped_weight(coefficients, psi, x.dtype)
+    return _grouped_convolution(x, weight, bias, geometry, psi.shape[0])
 
 
 class _BasisConvolution(torch.autograd.Function):
@@ -134,6 +140,24 @@ def _fold(x: Tensor, rows: int) -> Tensor:
     return x.reshape(1, -1, *x.shape[2:])
 
 
+def _unfold(out: Tensor, batch_size: int, rows: int) -> Tensor:
+    """Undo :func:`_fold` on an output: (1, B * C, H, W) or (B, C, H, W) -> (B, C, H, W)."""
+    return out.view(batch_size, out.shape[1] // rows, *out.shape[2:])
+
+
+def _run_under_autocast(run: Callable[..., Tensor], folded: Tensor, *args: object) -> Tensor:
+    """Call ``run(folded, *args)``, casting ``folded`` to the autocast dtype and turning autocast off if it is on.
+
+    This is what autocast does for ``F.conv2d``; the filters are cast to the input's dtype inside ``run``.
+    """
+    device_type = folded.device.type
+    if not torch.is_autocast_enabled(device_type):
+        return run(folded, *args)
+    folded = folded.to(torch.get_autocast_dtype(device_type))
+    with torch.autocast(device_type, enabled=False):
+        return run(folded, *args)
+
+
 def basis_convolution(
     x: Tensor, psi: Tensor, coefficients: Tensor, bias: Tensor | None, geometry: ConvGeometry
 ) -> Tensor:
@@ -154,20 +178,42 @@ def basis_convolution(
     Returns:
         Output (B, C_out, H_out, W_out), in the autocast dtype under autocast, else in the dtype of ``x``.
     """
-    batch_size, device_type = x.shape[0], x.device.type
     if psi.shape[0] == 0:
         # An empty batch has no bases; one set of zeros gives the empty output its shape.
         psi = psi.new_zeros(1, *psi.shape[1:])
-    folded = _fold(x, psi.shape[0])
+
     # Without gradients (evaluation, sampling) nothing is kept, so the autograd function is not needed.
     needs_grad = torch.is_grad_enabled() and any(
         tensor is not None and tensor.requires_grad for tensor in (x, psi, coefficients, bias)
     )
     run = _BasisConvolution.apply if needs_grad else _convolve
-    if torch.is_autocast_enabled(device_type):
-        folded = folded.to(torch.get_autocast_dtype(device_type))
-        with torch.autocast(device_type, enabled=False):
-            out = run(folded, psi, coefficients, bias, geometry)
-    else:
-        out = run(folded, psi, coefficients, bias, geometry)
-    return out.view(batch_size, out.shape[1] // psi.shape[0], *out.shape[2:])
+    out = _run_under_autocast(run, _fold(x, psi.shape[0]), psi, coefficients, bias, geometry)
+    return _unfold(out, x.shape[0], psi.shape[0])
+
+
+def per_sample_convolution(x: Tensor, weight: Tensor, bias: Tensor | None, geometry: ConvGeometry) -> Tensor:
+    """Convolve every sample with its own, already built filters by one grouped convolution.
+
+    Unlike :func:`basis_convolution`, the filters are an ordinary tensor, so autograd keeps them for the
+    backward pass. Autocast and an empty batch are handled as there.
+
+    Args:
+        x: Input (B, C_in, H, W).
+        weight: Filters (B, P, Q, kh, kw), or (1, P, Q, kh, kw) for the whole batch, in the layout of
+            ``basis_filters``.
+        bias: Bias (C_out,) or None.
+        geometry: Stride, padding, dilation and direction of the convolution.
+
+    Returns:
+        Output (B, C_out, H_out, W_out), in the autocast dtype under autocast, else in the dtype of ``x``.
+    """
+    if weight.shape[0] == 0:
+        # An empty batch has no filters; a zero filter bank gives the empty output its shape.
+        weight = weight.new_zeros(1, *weight.shape[1:])
+    rows = weight.shape[0]
+
+    def run(folded: Tensor) -> Tensor:
+        grouped = weight.reshape(-1, *weight.shape[2:]).to(folded.dtype)  # (R * P, Q, kh, kw)
+        return _grouped_convolution(folded, grouped, bias, geometry, rows)
+
+    return _unfold(_run_under_autocast(run, _fold(x, rows)), x.shape[0], rows)

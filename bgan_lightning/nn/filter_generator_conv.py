@@ -8,14 +8,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
+from bgan_lightning.nn.basis_convolution import ConvGeometry, per_sample_convolution
 from bgan_lightning.nn.latent import StochasticModule
-from bgan_lightning.nn.stochastic_conv import (
-    check_conv_arguments,
-    check_conv_input,
-    init_bias,
-    pad_input,
-    per_sample_conv2d,
-)
+from bgan_lightning.nn.stochastic_conv import check_conv_arguments, check_conv_input, init_bias, pad_input
 
 
 class FilterGeneratorConv2d(StochasticModule):
@@ -130,4 +125,4 @@ class FilterGeneratorConv2d(StochasticModule):
         # Per-batch latents give one filter bank for the whole batch.
         weight = self.sample_filters(self.distinct_latents(z))  # (B or 1, C_out, C_in, kh, kw)
         x, padding = pad_input(x, self.padding, self.padding_mode)
-        return per_sample_conv2d(x, weight, self.bias, self.stride, padding, self.dilation)
+        return per_sample_convolution(x, weight, self.bias, ConvGeometry(self.stride, padding, self.dilation))

@@ -17,44 +17,6 @@ from bgan_lightning.nn.latent import StochasticModule
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def per_sample_conv2d(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-) -> Tensor:
-    """Convolve every sample with its own filters by one grouped convolution.
-
-    Args:
-        x: Input (B, C_in, H, W).
-        weight: Filters (B, C_out, C_in, kh, kw), or (1, C_out, C_in, kh, kw) for the whole batch.
-        bias: Bias (C_out,) or None.
-        stride: As in ``F.conv2d``.
-        padding: As in ``F.conv2d``.
-        dilation: As in ``F.conv2d``.
-
-    Returns:
-        Output (B, C_out, H_out, W_out) in the dtype of ``x``.
-    """
-    weight = weight.to(x.dtype)
-    bias = None if bias is None else bias.to(x.dtype)
-    if x.shape[0] == 0:
-        # An empty batch has no filters; a zero filter bank gives the empty output its shape.
-        return F.conv2d(x, weight.new_zeros(weight.shape[1:]), bias, stride, padding, dilation)
-    if weight.shape[0] == 1:
-        return F.conv2d(x, weight[0], bias, stride, padding, dilation)
-
-    batch_size, out_channels, in_channels = weight.shape[:3]
-    grouped = x.reshape(1, batch_size * in_channels, *x.shape[2:])
-    weight = weight.reshape(batch_size * out_channels, in_channels, *weight.shape[3:])
-    # The bias is repeated per sample so that the convolution adds it, saving a pass over the output.
-    bias = None if bias is None else bias.repeat(batch_size)
-    out = F.conv2d(grouped, weight, bias, stride, padding, dilation, groups=batch_size)
-    return out.view(batch_size, out_channels, *out.shape[2:])
-
-
 def pad_input(x: Tensor, padding: tuple[int, int], padding_mode: str) -> tuple[Tensor, tuple[int, int]]:
     """Pad ``x`` explicitly for non-zero padding modes and return it with the padding left to the convolution."""
     if padding_mode == "zeros":

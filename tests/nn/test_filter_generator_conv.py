@@ -114,3 +114,17 @@ def test_groups_above_one_rejected():
 def test_empty_batch_shape():
     layer = FilterGeneratorConv2d(4, 5, 3, padding=1, latent_dim=8, hidden_dim=8)
     assert layer(torch.zeros(0, 4, 8, 8)).shape == (0, 5, 8, 8)
+
+
+def test_autocast_bfloat16_output():
+    torch.manual_seed(0)
+    layer = FilterGeneratorConv2d(4, 5, 3, padding=1, latent_dim=8, hidden_dim=8)
+    x = torch.randn(2, 4, 6, 6)
+    z = torch.randn(2, 8)
+    expected = layer(x, z)
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x, z)
+
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected, atol=0.05, rtol=0.05)
