@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from bgan_lightning.nn import LatentSource, StochasticModule, latent_control, stochastic_modules
-from bgan_lightning.nn.latent import check_seed
+from bgan_lightning.nn.latent import check_seed, use_latent_source
 
 State = Any  # a Tensor, or a tuple of States
 
@@ -142,15 +142,8 @@ class ChunkedLatents:
 def chunked_latents(model: nn.Module, source: LatentSource, rows: int) -> Iterator[ChunkedLatents]:
     """Make every stochastic layer of ``model`` draw from a :class:`ChunkedLatents` inside a ``with`` block."""
     chunked = ChunkedLatents(source, rows)
-    layers = [module for _, module in stochastic_modules(model)]
-    previous = [layer.latent_source for layer in layers]
-    for layer in layers:
-        layer.latent_source = chunked
-    try:
+    with use_latent_source([module for _, module in stochastic_modules(model)], chunked):
         yield chunked
-    finally:
-        for layer, old in zip(layers, previous):
-            layer.latent_source = old
 
 
 def check_count(name: str, value: object) -> None:

@@ -217,14 +217,28 @@ def latent_control(
     layers = [module for _, module in stochastic_modules(model)]
     if not layers:
         log.warning("%s has no stochastic layers, so latent_control has no effect on it.", type(model).__name__)
+    hook = model.register_forward_pre_hook(lambda module, args: source.start_pass())
+    try:
+        with use_latent_source(layers, source):
+            yield source
+    finally:
+        hook.remove()
+
+
+@contextlib.contextmanager
+def use_latent_source(layers: list[StochasticModule], source: object) -> Iterator[None]:
+    """Make ``layers`` draw from ``source`` inside a ``with`` block and restore their sources on exit.
+
+    Args:
+        layers: Stochastic layers, for example those of :func:`stochastic_modules`.
+        source: A :class:`LatentSource`, or any object with its ``draw`` method.
+    """
     previous = [layer.latent_source for layer in layers]
     for layer in layers:
         layer.latent_source = source
-    hook = model.register_forward_pre_hook(lambda module, args: source.start_pass())
     try:
-        yield source
+        yield
     finally:
-        hook.remove()
         for layer, old in zip(layers, previous):
             layer.latent_source = old
 
