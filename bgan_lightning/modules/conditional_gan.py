@@ -22,6 +22,7 @@ from bgan_lightning.losses import (
     feature_distance,
     feature_matching_loss,
 )
+from bgan_lightning.networks.common import check_choice
 from bgan_lightning.networks.inpainting import hole_mask
 from bgan_lightning.networks.sampling import StagedGenerator, check_count
 from bgan_lightning.nn import latent_control, stochastic_modules
@@ -113,16 +114,9 @@ class ConditionalGAN(pl.LightningModule):
         diversity_distance: DiversityDistance = "pixels",
     ) -> None:
         super().__init__()
-        if diversity_distance not in DIVERSITY_DISTANCES:
-            raise ValueError(
-                f"Invalid diversity_distance {diversity_distance!r}; expected one of {DIVERSITY_DISTANCES}."
-            )
-        if discriminator_input not in DISCRIMINATOR_INPUTS:
-            raise ValueError(
-                f"Invalid discriminator_input {discriminator_input!r}; expected one of {DISCRIMINATOR_INPUTS}."
-            )
-        if gan_mode not in GAN_MODES:
-            raise ValueError(f"Invalid gan_mode {gan_mode!r}; expected one of {GAN_MODES}.")
+        check_choice("diversity_distance", diversity_distance, DIVERSITY_DISTANCES)
+        check_choice("discriminator_input", discriminator_input, DISCRIMINATOR_INPUTS)
+        check_choice("gan_mode", gan_mode, GAN_MODES)
         if lambda_perceptual > 0 and perceptual_loss is None:
             raise ValueError(
                 f"lambda_perceptual={lambda_perceptual} needs a perceptual_loss module; pass one or set it to 0."
