@@ -130,8 +130,8 @@ class ChunkedLatents:
             self._draws.append(self.source.draw(self.rows, latent_dim, device, dtype))
         if self._call >= len(self._draws) or self._draws[self._call].shape[1] != latent_dim:
             raise RuntimeError(
-                "The stochastic layers drew latents in another order than in the first chunk; sample with "
-                "chunk_size=None to run all rows at once."
+                f"The stochastic layers drew latents in another order than in the first chunk; pass a chunk_size "
+                f"of at least {self.rows} to run all rows at once."
             )
         z = self._draws[self._call][self._start : self._start + batch_size]
         self._call += 1

@@ -99,7 +99,10 @@ def test_chunked_latents_reject_reordering():
     chunked.start_chunk(0)
     chunked.draw(2, 3, torch.device("cpu"), torch.float32)
     chunked.start_chunk(2)
-    message = r"^The stochastic layers drew latents in another order than in the first chunk; sample with "
+    message = (
+        r"^The stochastic layers drew latents in another order than in the first chunk; pass a chunk_size of at "
+        r"least 4 to run all rows at once\.$"
+    )
     with pytest.raises(RuntimeError, match=message):
         chunked.draw(2, 5, torch.device("cpu"), torch.float32)
     with pytest.raises(RuntimeError, match=message):
