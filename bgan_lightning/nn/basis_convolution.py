@@ -148,7 +148,7 @@ def _unfold(out: Tensor, batch_size: int, rows: int) -> Tensor:
 def _run_under_autocast(run: Callable[..., Tensor], folded: Tensor, *args: object) -> Tensor:
     """Call ``run(folded, *args)``, casting ``folded`` to the autocast dtype and turning autocast off if it is on.
 
-    This is what autocast does for ``F.conv2d``; the filters are cast to the input's dtype inside ``run``.
+    This is what autocast does for ``F.conv2d``. ``run`` casts the filters to the input's dtype.
     """
     device_type = folded.device.type
     if not torch.is_autocast_enabled(device_type):
