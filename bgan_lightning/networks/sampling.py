@@ -161,7 +161,8 @@ def default_chunk_size(batch_size: int, rows: int, device: torch.device) -> int:
     a forward pass. In this project's benchmark on a 2-core CPU, a BasisGAN ResNet-9 at 256x256 took about
     1.25x as long on one batch of ten rows as on ten single rows (BENCHMARKS.md). On other devices, where a
     larger batch usually uses the device better, all rows run at once.
-    NOTE: the CPU default comes from that one machine and network; pass ``chunk_size`` where another is faster.
+    NOTE: the CPU default comes from that one machine and network, and at 64x64 one batch was faster there;
+    pass ``chunk_size`` where another is faster.
     """
     return batch_size if device.type == "cpu" else rows
 
